@@ -181,10 +181,9 @@ static int build_page(struct step *sp, const struct menu_screen *s, const char *
 	if (!e)
 		return 0;
 	menu_entries(sp, s, e);
+	/* Page boundaries are computed without the error prefix so that option
+	 * numbers and pages stay where the subscriber saw them. */
 	char head[MENU_TEXT_MAX] = "";
-	if (prefix) {
-		snprintf(head, sizeof(head), "%s\n", prefix);
-	}
 	menu_tpl_render(m, txt(sp, &s->text), sp->st->vars, NULL, head, sizeof(head));
 	char more_line[64], back_line[64];
 	snprintf(more_line, sizeof(more_line), "\n%s. %s", m->nav_more, txt(sp, &m->more_label));
@@ -237,15 +236,25 @@ static int build_page(struct step *sp, const struct menu_screen *s, const char *
 			end = start + 1 <= e->n ? start + 1 : start;
 		bool has_more = end < e->n;
 		if (p == page || !has_more) {
-			snprintf(buf, sizeof(buf), "%s", head);
-			for (size_t k = start; k < end; k++) {
-				strncat(buf, "\n", sizeof(buf) - strlen(buf) - 1);
-				strncat(buf, e->line[k], sizeof(buf) - strlen(buf) - 1);
+			/* With an error prefix: above the header if it fits, else in
+			 * place of the header, else left out. */
+			for (int attempt = prefix ? 0 : 2; attempt < 3; attempt++) {
+				buf[0] = '\0';
+				if (attempt < 2)
+					snprintf(buf, sizeof(buf), "%s%s", prefix, attempt == 0 ? "\n" : "");
+				if (attempt != 1)
+					strncat(buf, head, sizeof(buf) - strlen(buf) - 1);
+				for (size_t k = start; k < end; k++) {
+					strncat(buf, "\n", sizeof(buf) - strlen(buf) - 1);
+					strncat(buf, e->line[k], sizeof(buf) - strlen(buf) - 1);
+				}
+				if (has_more)
+					strncat(buf, more_line, sizeof(buf) - strlen(buf) - 1);
+				if (back)
+					strncat(buf, back_line, sizeof(buf) - strlen(buf) - 1);
+				if (fits(sp, buf))
+					break;
 			}
-			if (has_more)
-				strncat(buf, more_line, sizeof(buf) - strlen(buf) - 1);
-			if (back)
-				strncat(buf, back_line, sizeof(buf) - strlen(buf) - 1);
 			snprintf(out, outsz, "%s", buf);
 			*more = has_more;
 			free(e);
@@ -472,6 +481,8 @@ static void go(struct step *sp, int next)
 		st->screen >= 0 && (size_t)st->screen < sp->m->nscr ? &sp->m->scr[st->screen] : NULL;
 	if (cur && interactive(cur) && !(cur->type == MENU_SCR_INPUT && cur->in_kind == MENU_IN_PIN))
 		push_hist(st, st->screen);
+	if (next == sp->m->start)
+		st->nhist = 0; /* "main menu" is home: nothing to go back to */
 	st->screen = next;
 	st->page = 0;
 	st->retries = 0;
@@ -852,6 +863,8 @@ static void action_result(struct step *sp)
 		next = s->on_error;
 	else if (ev->status == MENU_RES_TIMEOUT)
 		next = s->on_timeout;
+	if (next == sp->m->start)
+		st->nhist = 0; /* "main menu" is home: nothing to go back to */
 	st->screen = next;
 	st->page = 0;
 	st->retries = 0;

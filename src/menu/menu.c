@@ -1266,19 +1266,48 @@ static void check_graph(struct cc *c, const char *const *ptrs)
 			if (!seen[e[k].to])
 				stack[sp++] = e[k].to;
 	}
+	/* A screen is live when some path from it reaches an end screen (or the
+	 * resume jump); anything else traps the subscriber until the network
+	 * times the session out. */
+	bool *live = calloc(m->nscr, sizeof(bool));
+	if (!live)
+		goto out;
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (size_t i = 0; i < m->nscr; i++) {
+			if (live[i])
+				continue;
+			const struct menu_screen *s = &m->scr[i];
+			bool l = s->type == MENU_SCR_END || has_resume_edge(s);
+			size_t n = screen_edges(s, e, EDGES_MAX);
+			for (size_t k = 0; k < n && !l; k++)
+				l = live[e[k].to];
+			if (l) {
+				live[i] = true;
+				changed = true;
+			}
+		}
+	}
 	for (size_t i = 0; i < m->nscr; i++) {
 		const struct menu_screen *s = &m->scr[i];
+		if (s->id[0] == '#')
+			continue; /* no usable id: reported already */
 		if (!seen[i])
 			err(c, ptrs[i], "screen \"%s\" is unreachable from \"%s\"", s->id,
 			    m->scr[m->start].id);
-		if (s->type != MENU_SCR_END && screen_edges(s, e, EDGES_MAX) == 0 &&
-		    !has_resume_edge(s) && s->type != MENU_SCR_MENU /* reported at compile */)
+		if (live[i])
+			continue;
+		if (screen_edges(s, e, EDGES_MAX) == 0 && s->type == MENU_SCR_MENU && !s->nopts &&
+		    !s->items)
+			continue; /* "needs options or items", reported at compile */
+		if (screen_edges(s, e, EDGES_MAX) == 0)
 			err(c, ptrs[i], "dead end: screen \"%s\" is not an end screen and has no way out",
 			    s->id);
-		else if (s->type == MENU_SCR_MENU && screen_edges(s, e, EDGES_MAX) == 0 &&
-			 !has_resume_edge(s) && (s->nopts || s->items))
-			err(c, ptrs[i], "dead end: no option of menu \"%s\" leads anywhere", s->id);
+		else
+			err(c, ptrs[i], "dead end: no path from screen \"%s\" reaches an end screen",
+			    s->id);
 	}
+	free(live);
 out:
 	free(seen);
 	free(stack);

@@ -7,7 +7,7 @@
  * walk reads one event per line:
  *   new DIAL [msisdn=E164] [lang=xx]   a session starts (*384# or *384*2*1#)
  *   input TEXT                         the subscriber answers
- *   result ok|error|timeout [JSON]     the awaited action finished
+ *   result [id=ID] ok|error|timeout [JSON]  an action finished (default: the awaited one)
  *   timeout | abort                    the session timed out / was aborted
  *   advance MS                         move the event clock forward
  *   # ...                              comment (echoed)
@@ -110,7 +110,7 @@ static int cmd_walk(int argc, char **argv)
 	menu_state_init(&st);
 	int64_t now = 1700000000000LL;
 	char line[2048];
-	char last_wait[16] = "";
+	char last_wait[16] = "", idbuf[32];
 	int rc = 0;
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\r\n")] = '\0';
@@ -155,6 +155,19 @@ static int cmd_walk(int argc, char **argv)
 			printf(">> input %s\n", arg);
 		} else if (!strcmp(line, "result")) {
 			ev.kind = MENU_EV_ACTION_RESULT;
+			const char *id = last_wait;
+			if (!strncmp(arg, "id=", 3)) {
+				char *sp = strchr(arg, ' ');
+				if (!sp) {
+					printf("!! result id=X needs a status\n");
+					rc = 1;
+					continue;
+				}
+				*sp = '\0';
+				snprintf(idbuf, sizeof(idbuf), "%s", arg + 3);
+				id = idbuf;
+				arg = sp + 1;
+			}
 			char *json = strchr(arg, ' ');
 			if (json)
 				*json++ = '\0';
@@ -174,8 +187,8 @@ static int cmd_walk(int argc, char **argv)
 				}
 			}
 			ev.result = result;
-			ev.action_id = last_wait;
-			printf(">> result %s %s%s%s\n", last_wait, arg, json ? " " : "", json ? json : "");
+			ev.action_id = id;
+			printf(">> result %s %s%s%s\n", id, arg, json ? " " : "", json ? json : "");
 		} else if (!strcmp(line, "timeout")) {
 			ev.kind = MENU_EV_TIMEOUT;
 			printf(">> timeout\n");

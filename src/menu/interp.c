@@ -108,6 +108,10 @@ static void set_text(struct step *sp, const char *s)
 
 static void end_session(struct step *sp, enum menu_end_reason why, const char *text)
 {
+	/* PIN tokens are single-use and die with the session. */
+	for (size_t i = 0; i < sp->m->nscr; i++)
+		if (sp->m->scr[i].token_var)
+			json_object_del(sp->st->vars, sp->m->scr[i].token_var);
 	sp->res->kind = MENU_OUT_END;
 	sp->res->reason = why;
 	set_text(sp, text ? text : "");
@@ -479,7 +483,8 @@ static void go(struct step *sp, int next)
 	struct menu_state *st = sp->st;
 	const struct menu_screen *cur =
 		st->screen >= 0 && (size_t)st->screen < sp->m->nscr ? &sp->m->scr[st->screen] : NULL;
-	if (cur && interactive(cur) && !(cur->type == MENU_SCR_INPUT && cur->in_kind == MENU_IN_PIN))
+	if (cur && interactive(cur) && next != MENU_TARGET_RESUME &&
+	    !(cur->type == MENU_SCR_INPUT && cur->in_kind == MENU_IN_PIN))
 		push_hist(st, st->screen);
 	if (next == sp->m->start)
 		st->nhist = 0; /* "main menu" is home: nothing to go back to */
@@ -883,6 +888,7 @@ static void start_new(struct step *sp, const struct menu_state *in)
 	uint8_t lang = in->version[0] && in->lang < m->nlang ? in->lang : 0;
 	json_t *vars = resume && in->vars ? json_deep_copy(in->vars) : json_object();
 	int rs = in->resume_screen;
+	uint8_t nhist = in->nhist <= MENU_HIST_MAX ? in->nhist : 0;
 	menu_state_clear(st);
 	memcpy(st->version, m->version, sizeof(st->version));
 	st->vars = vars ? vars : json_object();
@@ -897,6 +903,9 @@ static void start_new(struct step *sp, const struct menu_state *in)
 	if (ev->msisdn)
 		json_object_set_new(st->vars, "msisdn", json_string(ev->msisdn));
 	if (resume) {
+		/* Back from the resumed screen goes where it went before. */
+		memcpy(st->hist, in->hist, sizeof(st->hist));
+		st->nhist = nhist;
 		st->resume_screen = rs;
 		st->screen = m->resume;
 		run(sp);
@@ -951,8 +960,10 @@ int menu_step(const struct menu *m, const struct menu_state *in, const struct me
 		return 0;
 	case MENU_EV_TIMEOUT:
 	case MENU_EV_ABORT:
+		/* Worth resuming: an interactive screen past the start one. */
 		if (out->screen >= 0 && (size_t)out->screen < m->nscr &&
-		    interactive(&m->scr[out->screen]))
+		    interactive(&m->scr[out->screen]) && out->screen != m->start &&
+		    out->screen != m->resume)
 			out->resume_screen = out->screen;
 		end_session(&sp, ev->kind == MENU_EV_TIMEOUT ? MENU_END_TIMEOUT : MENU_END_USER, "");
 		return 0;

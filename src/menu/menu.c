@@ -702,6 +702,8 @@ static void compile_input(struct cc *c, const json_t *obj, const char *ptr, stru
 	} else if (!strcmp(kind, "pin")) {
 		s->in_kind = MENU_IN_PIN;
 		s->nav = false;
+		if (!json_object_get(in, "max_len"))
+			s->max_len = 6;
 		if (s->max_len > MENU_PIN_MAX)
 			err(c, p, "a PIN is at most %d digits", MENU_PIN_MAX);
 		if (store)

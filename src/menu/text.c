@@ -181,9 +181,16 @@ void menu_money(const struct menu *m, int64_t minor, char *out, size_t outsz)
 		digits[o++] = w[i];
 	}
 	digits[o] = '\0';
+	char fb[8];
+	if (exp > 7)
+		exp = 7;
+	for (int i = exp - 1; i >= 0; i--) {
+		fb[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	fb[exp > 0 ? exp : 0] = '\0';
 	if (exp > 0)
-		snprintf(out, outsz, "%s %s%s.%0*" PRIu64, m->currency, minor < 0 ? "-" : "", digits,
-			 exp, frac);
+		snprintf(out, outsz, "%s %s%s.%s", m->currency, minor < 0 ? "-" : "", digits, fb);
 	else
 		snprintf(out, outsz, "%s %s%s", m->currency, minor < 0 ? "-" : "", digits);
 }

@@ -1069,6 +1069,11 @@ static size_t screen_edges(const struct menu_screen *s, struct edge *e, size_t m
 
 #define EDGES_MAX 256
 
+static bool interactive_type(enum menu_scr_type t)
+{
+	return t == MENU_SCR_MENU || t == MENU_SCR_INPUT || t == MENU_SCR_CONFIRM;
+}
+
 static bool has_resume_edge(const struct menu_screen *s)
 {
 	if (s->type == MENU_SCR_CONFIRM)
@@ -1363,6 +1368,52 @@ static int64_t worst_path(const struct menu *m, int i, uint8_t *state, int64_t *
 	memo[i] = cost + best;
 	nextp[i] = bnext;
 	return memo[i];
+}
+
+/* Longest chain of awaited actions one answer can trigger from screen i
+ * (through routers, sms and awaited actions, up to the next screen shown). */
+static int64_t chain_ms(const struct menu *m, int i, int depth)
+{
+	if (i < 0 || depth > 64)
+		return 0;
+	const struct menu_screen *s = &m->scr[i];
+	if (s->type != MENU_SCR_ROUTER && s->type != MENU_SCR_ACTION)
+		return 0;
+	struct edge e[64];
+	size_t n = screen_edges(s, e, 64);
+	int64_t best = 0;
+	for (size_t k = 0; k < n; k++) {
+		int64_t w = chain_ms(m, e[k].to, depth + 1);
+		if (w > best)
+			best = w;
+	}
+	if (s->type == MENU_SCR_ACTION && s->act.kind != MENU_ACT_SMS)
+		best += s->act.deadline_ms;
+	return best;
+}
+
+static void check_answer_budget(struct cc *c, const char *const *ptrs)
+{
+	const struct menu *m = c->m;
+	struct edge e[EDGES_MAX];
+	for (size_t i = 0; i < m->nscr; i++) {
+		const struct menu_screen *s = &m->scr[i];
+		if (!interactive_type(s->type))
+			continue;
+		int64_t worst = 0;
+		size_t n = screen_edges(s, e, EDGES_MAX);
+		for (size_t k = 0; k < n; k++) {
+			int64_t w = chain_ms(m, e[k].to, 0);
+			if (w > worst)
+				worst = w;
+		}
+		if (s->type == MENU_SCR_INPUT && s->in_kind == MENU_IN_PIN)
+			worst += s->verify.deadline_ms;
+		if (worst > m->answer_ms)
+			err(c, ptrs[i],
+			    "an answer on \"%s\" can wait %lld ms for actions, over the answer budget of %lld ms",
+			    s->id, (long long)worst, (long long)m->answer_ms);
+	}
 }
 
 static void check_budget(struct cc *c, const char *const *ptrs)
@@ -1860,6 +1911,7 @@ static int compile(struct cc *c, json_t *root)
 	if (m->start >= 0) {
 		check_graph(c, (const char *const *)ptrs);
 		check_budget(c, (const char *const *)ptrs);
+		check_answer_budget(c, (const char *const *)ptrs);
 	}
 	for (size_t i = 0; i < m->nscr; i++)
 		free(ptrs[i]);

@@ -236,6 +236,18 @@ static void test_semantic_errors(void **state)
 	assert_int_equal(load_inline(slow, &m, msg, sizeof(msg)), GW_ECONFIG);
 	assert_non_null(strstr(msg, "exceeds the answer budget"));
 	assert_null(m);
+	/* Two 6 s actions chained behind one answer: 12 s > the 10 s budget. */
+	const char *chain =
+		HEAD "\"screens\":[{\"id\":\"a\",\"type\":\"confirm\",\"text\":\"Go?\",\"yes\":\"x\","
+		     "\"no\":\"b\"},\n"
+		     "{\"id\":\"x\",\"type\":\"action\",\"action\":{\"kind\":\"http\",\"service\":\"w\","
+		     "\"path\":\"/x\"},\"deadline_ms\":6000,\"next\":\"y\",\"on_error\":\"b\",\"on_timeout\":\"b\"},\n"
+		     "{\"id\":\"y\",\"type\":\"action\",\"action\":{\"kind\":\"http\",\"service\":\"w\","
+		     "\"path\":\"/y\"},\"deadline_ms\":6000,\"next\":\"b\",\"on_error\":\"b\",\"on_timeout\":\"b\"},\n"
+		     "{\"id\":\"b\",\"type\":\"end\",\"text\":\"b\"}]}";
+	assert_int_equal(load_inline(chain, &m, msg, sizeof(msg)), GW_ECONFIG);
+	assert_non_null(strstr(msg, "can wait 12000 ms for actions"));
+	assert_null(m);
 }
 
 static void test_gsm7_counter(void **state)

@@ -63,12 +63,17 @@ static void expect_diag(const char *rel, int line, int col, const char *needle)
 	menu_diags_free(&d);
 }
 
-/* Compile an inline menu; returns the first diagnostic text (or "" when clean). */
+/* Compile an inline menu; @p first receives every finding (or "" when clean). */
 static int load_inline(const char *json, struct menu **m, char *first, size_t fsz)
 {
 	struct menu_diags d = {0};
 	int rc = menu_load_buffer(json, strlen(json), m, &d);
-	snprintf(first, fsz, "%s", d.n ? d.v[0].msg : "");
+	/* All findings, one per line. */
+	first[0] = '\0';
+	for (size_t i = 0; i < d.n; i++) {
+		strncat(first, d.v[i].msg, fsz - strlen(first) - 1);
+		strncat(first, "\n", fsz - strlen(first) - 1);
+	}
 	for (size_t i = 0; i < d.n; i++)
 		print_message("  %d:%d: %s\n", d.v[i].line, d.v[i].col, d.v[i].msg);
 	menu_diags_free(&d);
@@ -170,7 +175,7 @@ static void test_template_worst_case(void **state)
 {
 	(void)state;
 	struct menu *m = NULL;
-	char msg[240];
+	char msg[4096];
 	/* 150-char variable + 20 literal chars: over 160 in the worst case,
 	 * although the literal alone is short. */
 	const char *over = HEAD "\"variables\":{\"name\":{\"max\":150}},\n"
@@ -197,7 +202,7 @@ static void test_ucs2_limit(void **state)
 {
 	(void)state;
 	struct menu *m = NULL;
-	char msg[240];
+	char msg[4096];
 	/* 85 Cyrillic letters: fine for GSM-7 length, too long for UCS2 (80). */
 	char json[2048];
 	char text[512] = "";
@@ -213,7 +218,7 @@ static void test_semantic_errors(void **state)
 {
 	(void)state;
 	struct menu *m = NULL;
-	char msg[240];
+	char msg[4096];
 	const char *bad_regex =
 		HEAD "\"screens\":[{\"id\":\"a\",\"type\":\"input\",\"text\":\"x\",\"input\":"
 		     "{\"kind\":\"text\",\"regex\":\"([\"},\"store\":\"v\",\"next\":\"b\"},"

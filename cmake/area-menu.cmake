@@ -13,6 +13,10 @@ add_test(NAME golden/menu/check-bad
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/golden/menu/run-golden.sh check
           $<TARGET_FILE:ussdgw-menu> ${CMAKE_SOURCE_DIR}/tests/golden/menu/check-bad.ok)
 set_tests_properties(golden/menu/check-bad PROPERTIES LABELS golden TIMEOUT 60)
-add_test(NAME golden/menu/check-demo
-  COMMAND $<TARGET_FILE:ussdgw-menu> check ${CMAKE_SOURCE_DIR}/menus/demo.json)
-set_tests_properties(golden/menu/check-demo PROPERTIES LABELS golden TIMEOUT 60)
+# Every shipped menu passes the checker.
+file(GLOB GW_MENUS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/menus/*.json)
+foreach(menu ${GW_MENUS})
+  get_filename_component(name ${menu} NAME_WE)
+  add_test(NAME golden/menu/check-${name} COMMAND $<TARGET_FILE:ussdgw-menu> check ${menu})
+  set_tests_properties(golden/menu/check-${name} PROPERTIES LABELS golden TIMEOUT 60)
+endforeach()

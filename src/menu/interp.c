@@ -127,7 +127,7 @@ struct entries {
 	size_t n;
 	size_t nitems;    /* the first nitems entries come from the list variable */
 	bool selectable;  /* list entries take numbers */
-	char line[64][200];
+	char line[2 * MENU_OPTIONS_MAX][4 * 160 + 16]; /* item_max chars of UTF-8 */
 };
 
 /* Entries of a menu screen: list items then static options, each one line. */
@@ -143,7 +143,7 @@ static void menu_entries(const struct step *sp, const struct menu_screen *s, str
 		const json_t *item;
 		if (json_is_array(list)) {
 			json_array_foreach(list, i, item) {
-				if (e->n >= 64 - s->nopts || i >= (size_t)s->items->max_items)
+				if (e->n >= MENU_OPTIONS_MAX || i >= (size_t)s->items->max_items)
 					break;
 				char label[200] = "";
 				menu_tpl_render(sp->m, txt(sp, &s->items->label), sp->st->vars, item,
@@ -159,7 +159,7 @@ static void menu_entries(const struct step *sp, const struct menu_screen *s, str
 			}
 		}
 	}
-	for (size_t i = 0; i < s->nopts && e->n < 64; i++) {
+	for (size_t i = 0; i < s->nopts && e->n < 2 * MENU_OPTIONS_MAX; i++) {
 		char label[160] = "";
 		menu_tpl_render(sp->m, txt(sp, &s->opts[i].label), sp->st->vars, NULL, label,
 				sizeof(label));

@@ -788,6 +788,10 @@ static void compile_menu_screen(struct cc *c, const json_t *obj, const char *ptr
 			err(c, p, "\"options\" must be an array");
 		} else {
 			s->nopts = json_array_size(opts);
+			if (s->nopts > MENU_OPTIONS_MAX) {
+				err(c, p, "too many options (%zu > %d)", s->nopts, MENU_OPTIONS_MAX);
+				s->nopts = MENU_OPTIONS_MAX;
+			}
 			s->opts = calloc(s->nopts ? s->nopts : 1, sizeof(*s->opts));
 			for (size_t i = 0; i < s->nopts; i++) {
 				json_t *o = json_array_get(opts, i);
@@ -852,7 +856,8 @@ static void compile_menu_screen(struct cc *c, const json_t *obj, const char *ptr
 			it->item_max = (int)get_int(c, items, "item_max", p, 0, 1, 160);
 			if (!json_object_get(items, "item_max"))
 				err(c, p, "\"items\" needs \"item_max\" (the widest label)");
-			it->max_items = (int)get_int(c, items, "max_items", p, 50, 1, 200);
+			it->max_items = (int)get_int(c, items, "max_items", p, MENU_OPTIONS_MAX, 1,
+						     MENU_OPTIONS_MAX);
 			const char *st = get_str(c, items, "store", p, false);
 			it->store = xstrdup(st);
 			it->next = resolve(c, items, "next", p, st != NULL);

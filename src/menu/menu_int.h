@@ -31,6 +31,9 @@ enum menu_input_kind { MENU_IN_DIGITS, MENU_IN_AMOUNT, MENU_IN_MSISDN, MENU_IN_P
 
 enum menu_cond_op { MENU_OP_EQ, MENU_OP_NE, MENU_OP_LT, MENU_OP_GT, MENU_OP_IN, MENU_OP_EXISTS };
 
+/** Most static options, and most list items, on one menu screen. */
+#define MENU_OPTIONS_MAX 50
+
 /** Screen index of the "@resume" pseudo target. */
 #define MENU_TARGET_RESUME (-2)
 

@@ -900,6 +900,10 @@ static void compile_router(struct cc *c, const json_t *obj, const char *ptr, str
 		err(c, routes ? p : ptr, "a router needs a \"routes\" array");
 	} else {
 		s->nroutes = json_array_size(routes);
+		if (s->nroutes > MENU_OPTIONS_MAX) {
+			err(c, p, "too many routes (%zu > %d)", s->nroutes, MENU_OPTIONS_MAX);
+			s->nroutes = MENU_OPTIONS_MAX;
+		}
 		s->routes = calloc(s->nroutes ? s->nroutes : 1, sizeof(*s->routes));
 		for (size_t i = 0; i < s->nroutes; i++) {
 			json_t *r = json_array_get(routes, i);
@@ -1376,31 +1380,47 @@ static int64_t worst_path(const struct menu *m, int i, uint8_t *state, int64_t *
 }
 
 /* Longest chain of awaited actions one answer can trigger from screen i
- * (through routers, sms and awaited actions, up to the next screen shown). */
-static int64_t chain_ms(const struct menu *m, int i, int depth)
+ * (through routers, sms and awaited actions, up to the next screen shown).
+ * Memoised: menus with many branching actions stay linear. A loop made of
+ * actions and routers only is not followed again (the interpreter stops it). */
+static int64_t chain_ms(const struct menu *m, int i, uint8_t *state, int64_t *memo)
 {
-	if (i < 0 || depth > 64)
+	if (i < 0)
+		return 0;
+	if (state[i] == 2)
+		return memo[i];
+	if (state[i] == 1)
 		return 0;
 	const struct menu_screen *s = &m->scr[i];
-	if (s->type != MENU_SCR_ROUTER && s->type != MENU_SCR_ACTION)
+	if (s->type != MENU_SCR_ROUTER && s->type != MENU_SCR_ACTION) {
+		state[i] = 2;
+		memo[i] = 0;
 		return 0;
-	struct edge e[64];
-	size_t n = screen_edges(s, e, 64);
+	}
+	state[i] = 1;
+	struct edge e[EDGES_MAX];
+	size_t n = screen_edges(s, e, EDGES_MAX);
 	int64_t best = 0;
 	for (size_t k = 0; k < n; k++) {
-		int64_t w = chain_ms(m, e[k].to, depth + 1);
+		int64_t w = chain_ms(m, e[k].to, state, memo);
 		if (w > best)
 			best = w;
 	}
 	if (s->type == MENU_SCR_ACTION && s->act.kind != MENU_ACT_SMS)
 		best += s->act.deadline_ms;
+	state[i] = 2;
+	memo[i] = best;
 	return best;
 }
 
 static void check_answer_budget(struct cc *c, const char *const *ptrs)
 {
 	const struct menu *m = c->m;
-	struct edge e[EDGES_MAX];
+	uint8_t *state = calloc(m->nscr, 1);
+	int64_t *memo = calloc(m->nscr, sizeof(int64_t));
+	struct edge *e = malloc(EDGES_MAX * sizeof(*e));
+	if (!state || !memo || !e)
+		goto out;
 	for (size_t i = 0; i < m->nscr; i++) {
 		const struct menu_screen *s = &m->scr[i];
 		if (!interactive_type(s->type))
@@ -1408,7 +1428,7 @@ static void check_answer_budget(struct cc *c, const char *const *ptrs)
 		int64_t worst = 0;
 		size_t n = screen_edges(s, e, EDGES_MAX);
 		for (size_t k = 0; k < n; k++) {
-			int64_t w = chain_ms(m, e[k].to, 0);
+			int64_t w = chain_ms(m, e[k].to, state, memo);
 			if (w > worst)
 				worst = w;
 		}
@@ -1419,6 +1439,10 @@ static void check_answer_budget(struct cc *c, const char *const *ptrs)
 			    "an answer on \"%s\" can wait %lld ms for actions, over the answer budget of %lld ms",
 			    s->id, (long long)worst, (long long)m->answer_ms);
 	}
+out:
+	free(state);
+	free(memo);
+	free(e);
 }
 
 static void check_budget(struct cc *c, const char *const *ptrs)

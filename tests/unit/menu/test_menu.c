@@ -304,6 +304,19 @@ static void test_truncations(void **state)
 	free(src);
 }
 
+/* Regression (found by fuzz_menu): the answer-budget check walked every
+ * branch of chained actions again, 3^40 paths for 40 actions. */
+static void test_regress_action_chain(void **state)
+{
+	(void)state;
+	char *p = path_of("tests/fuzz/corpus/menu/regress_action_chain.json");
+	struct menu *m;
+	assert_int_equal(menu_load_file(p, &m, NULL), 0);
+	assert_int_equal(menu_screen_count(m), 42);
+	menu_free(m);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_gsm7_counter),
 		cmocka_unit_test(test_graph),
 		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_regress_action_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

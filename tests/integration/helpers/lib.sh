@@ -1,0 +1,83 @@
+# Shared helpers for the script tests that drive the loopback services in
+# tools/ (Daraja emulator, demo wallet). Source after setting `tmp`.
+# Every wait is bounded; every started process is killed by cleanup().
+
+pids=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+
+# start_svc VAR NAME CMD... : run CMD in the background, wait (at most 10 s)
+# for its first stdout line `listening PORT`, store PORT in VAR and the pid
+# in VAR_pid. Output goes to $tmp/NAME.out and $tmp/NAME.err.
+start_svc() {
+	local var=$1 name=$2 i port='' pid
+	shift 2
+	"$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pid=$!
+	pids+=("$pid")
+	for i in $(seq 1 100); do
+		port=$(sed -n '1s/^listening \([0-9][0-9]*\)$/\1/p' "$tmp/$name.out")
+		[ -n "$port" ] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.err" >&2; fail "$name exited before listening"; }
+		sleep 0.1
+	done
+	[ -n "$port" ] || fail "$name printed no 'listening PORT' line"
+	printf -v "$var" '%s' "$port"
+	printf -v "${var}_pid" '%s' "$pid"
+}
+
+# stop_svc PID : stop one service and wait for it.
+stop_svc() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# req METHOD URL [JSON] [CURL-ARGS...] : sets $code (HTTP status, or 000 and
+# $curl_rc on transport failure) and $body.
+req() {
+	local method=$1 url=$2 data=${3-}
+	shift 2
+	[ $# -gt 0 ] && shift
+	local args=(-s -o "$tmp/resp" -w '%{http_code}' --max-time 5 -X "$method")
+	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+	rm -f "$tmp/resp"
+	curl_rc=0
+	code=$(curl "${args[@]}" "$@" "$url") || curl_rc=$?
+	body=$(cat "$tmp/resp" 2>/dev/null || true)
+}
+
+# j EXPR : evaluate a JavaScript expression over the parsed $body (as `d`);
+# strings print raw, everything else as JSON, undefined as <undefined>.
+j() {
+	printf '%s' "$body" | node -e '
+const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const v = eval(process.argv[1]);
+process.stdout.write(v === undefined ? "<undefined>" : typeof v === "string" ? v : JSON.stringify(v));' "$1"
+}
+
+# eq GOT WANT WHAT
+eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
+
+# expect_status WANT WHAT
+expect_status() { [ "$code" == "$1" ] || fail "$2: HTTP $1 expected, got $code (curl $curl_rc): $body"; }
+
+# wait_for CMD... : retry CMD every 0.1 s for at most 10 s.
+wait_for() {
+	local i
+	for i in $(seq 1 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}

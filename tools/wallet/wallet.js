@@ -278,7 +278,7 @@ const TITLES = {
 };
 
 /** RFC 7807 problem document. */
-function problem(res, status, slug, detail, ext) {
+function problem(res, status, slug, detail, ext, extraHeaders) {
 	const body = Object.assign({
 		type: `urn:ussdgw:wallet:problem:${slug}`, title: TITLES[slug], status, detail,
 	}, ext || {});
@@ -287,7 +287,7 @@ function problem(res, status, slug, detail, ext) {
 		'Cache-Control': 'no-store' };
 	if (ext && ext.retry_after_s)
 		headers['Retry-After'] = String(ext.retry_after_s);
-	res.writeHead(status, headers);
+	res.writeHead(status, Object.assign(headers, extraHeaders || {}));
 	res.end(text);
 }
 
@@ -451,6 +451,9 @@ async function moneyCall(req, res, kind, parsed) {
 		if (seen.fingerprint !== fingerprint)
 			return problem(res, 409, 'idempotency-mismatch',
 				'This idempotency_key was used for a different request.');
+		if (seen.status >= 400)
+			return problem(res, seen.status, 'insufficient-funds', seen.body.detail,
+				{ balance: seen.body.balance, currency: CURRENCY }, { 'Idempotent-Replayed': 'true' });
 		return sendJson(res, seen.status, seen.body, { 'Idempotent-Replayed': 'true' });
 	}
 	if (kind === 'transfer' && to === msisdn)

@@ -21,20 +21,21 @@ cleanup() {
 # for its first stdout line `listening PORT`, store PORT in VAR and the pid
 # in VAR_pid. Output goes to $tmp/NAME.out and $tmp/NAME.err.
 start_svc() {
-	local var=$1 name=$2 i port='' pid
+	local _var=$1 _name=$2 _i _port='' _pid
 	shift 2
-	"$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	pid=$!
-	pids+=("$pid")
-	for i in $(seq 1 100); do
-		port=$(sed -n '1s/^listening \([0-9][0-9]*\)$/\1/p' "$tmp/$name.out")
-		[ -n "$port" ] && break
-		kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.err" >&2; fail "$name exited before listening"; }
+	: >"$tmp/$_name.out"
+	"$@" >"$tmp/$_name.out" 2>"$tmp/$_name.err" &
+	_pid=$!
+	pids+=("$_pid")
+	for _i in $(seq 1 100); do
+		_port=$(sed -n '1s/^listening \([0-9][0-9]*\)$/\1/p' "$tmp/$_name.out")
+		[ -n "$_port" ] && break
+		kill -0 "$_pid" 2>/dev/null || { cat "$tmp/$_name.err" >&2; fail "$_name exited before listening"; }
 		sleep 0.1
 	done
-	[ -n "$port" ] || fail "$name printed no 'listening PORT' line"
-	printf -v "$var" '%s' "$port"
-	printf -v "${var}_pid" '%s' "$pid"
+	[ -n "$_port" ] || fail "$_name printed no 'listening PORT' line"
+	printf -v "$_var" '%s' "$_port"
+	printf -v "${_var}_pid" '%s' "$_pid"
 }
 
 # stop_svc PID : stop one service and wait for it.

@@ -355,6 +355,18 @@ wait_for has_callbacks "$AMB" 1 || fail "the unanswered push was not processed"
 eq "$(ledger_count)" 7 "the unanswered push charged"
 push 254733000006 17
 eq "$code" 200 "the rule is used up after times:1"
+# Faults on the other endpoints: OAuth and the STK query.
+script "{\"rules\":[{\"match\":{\"endpoint\":\"oauth\"},\"http\":{\"status\":503},\"times\":1},
+ {\"match\":{\"endpoint\":\"stkquery\",\"phone\":\"254722000006\"},\"http\":{\"throttle\":true},\"times\":1}]}"
+req GET "$base/oauth/v1/generate?grant_type=client_credentials" "" -u "$KEY:$SECRET"
+expect_status 503 "scripted OAuth outage"
+req GET "$base/oauth/v1/generate?grant_type=client_credentials" "" -u "$KEY:$SECRET"
+expect_status 200 "OAuth after the outage"
+TOKEN=$(j d.access_token)
+query "$DIS"
+eq "$code $(j d.errorCode)" "500 500.003.02" "throttled query of a push by phone"
+query "$DIS"
+expect_status 200 "query after the throttled one"
 tps_hit=no
 req POST "$ctl/script" '{"rules":[]}'
 req POST "$ctl/config" '{"tps":1}'

@@ -458,8 +458,6 @@ async function moneyCall(req, res, kind, parsed) {
 	}
 	if (kind === 'transfer' && to === msisdn)
 		return problem(res, 400, 'bad-request', 'to: cannot transfer to the same account');
-	if (kind === 'transfer' && !state.accounts[to])
-		return problem(res, 404, 'not-found', 'No such recipient account.');
 	let acct;
 	if (kind === 'airtime' && body.token === undefined && amount <= AIRTIME_NO_PIN_MAX) {
 		acct = state.accounts[msisdn];
@@ -472,6 +470,9 @@ async function moneyCall(req, res, kind, parsed) {
 		if (!acct)
 			return;
 	}
+	// Only an authorised caller learns whether the recipient exists.
+	if (kind === 'transfer' && !state.accounts[to])
+		return problem(res, 404, 'not-found', 'No such recipient account.');
 	let status;
 	let out;
 	if (acct.balance < amount) {

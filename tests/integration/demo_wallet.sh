@@ -91,10 +91,10 @@ is_problem 423 locked "third wrong PIN"
 grep -qi '^retry-after: [0-9]' "$tmp/hdr" || fail "423 without Retry-After"
 pin $B 4321
 eq "$code $(j d.type)" "423 urn:ussdgw:wallet:problem:locked" "right PIN while locked"
-shift_clock 899000
+shift_clock 840000
 pin $B 4321
-expect_status 423 "right PIN 14m59s into the lockout"
-shift_clock 2000
+expect_status 423 "right PIN 14 minutes into the lockout"
+shift_clock 61000
 pin $B 4321
 expect_status 200 "right PIN after the lockout"
 # A success resets the counter: two wrong PINs leave one attempt, not a lock.

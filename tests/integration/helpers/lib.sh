@@ -3,6 +3,7 @@
 # Every wait is bounded; every started process is killed by cleanup().
 
 pids=()
+: "${tmp:?set tmp before sourcing lib.sh}"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -59,12 +60,38 @@ req() {
 }
 
 # j EXPR : evaluate a JavaScript expression over the parsed $body (as `d`);
-# strings print raw, everything else as JSON, undefined as <undefined>.
+# strings print raw, everything else as JSON, undefined as <undefined>. One
+# node process serves all calls (a node start per assertion is slow), over
+# two FIFOs on fds 7 and 8 so that calls from $(...) subshells work too.
+j_start() {
+	mkfifo "$tmp/j.in" "$tmp/j.out"
+	node -e '
+const rl = require("readline").createInterface({ input: process.stdin });
+const b64 = (s) => Buffer.from(s, "utf8").toString("base64");
+rl.on("line", (line) => {
+	const [e, b] = line.split("\t").map((x) => Buffer.from(x, "base64").toString("utf8"));
+	let out;
+	try {
+		const d = JSON.parse(b);
+		const v = eval(e);
+		out = b64(v === undefined ? "<undefined>" : typeof v === "string" ? v : JSON.stringify(v));
+	} catch (err) {
+		out = "!" + b64(String(err));
+	}
+	process.stdout.write(out + "\n");
+});' <"$tmp/j.in" >"$tmp/j.out" &
+	pids+=("$!")
+	exec 7>"$tmp/j.in" 8<"$tmp/j.out"
+}
+
 j() {
-	printf '%s' "$body" | node -e '
-const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
-const v = eval(process.argv[1]);
-process.stdout.write(v === undefined ? "<undefined>" : typeof v === "string" ? v : JSON.stringify(v));' "$1"
+	local line
+	printf '%s\t%s\n' "$(printf '%s' "$1" | base64 -w0)" "$(printf '%s' "$body" | base64 -w0)" >&7
+	IFS= read -r -t 20 line <&8 || { echo "j: no answer for $1" >&2; return 1; }
+	case $line in
+	'!'*) printf '%s' "${line#!}" | base64 -d >&2; echo " (j $1)" >&2; return 1 ;;
+	*) printf '%s' "$line" | base64 -d ;;
+	esac
 }
 
 # eq GOT WANT WHAT
@@ -82,3 +109,5 @@ wait_for() {
 	done
 	return 1
 }
+
+j_start

@@ -227,6 +227,15 @@ push 254700000100 5
 eq "$code $(j d.errorCode)" "500 500.001.1001" "second push while pending"
 eq "$(j d.errorMessage)" \
 	"Unable to lock subscriber, a transaction is already in process for the current subscriber" "lock message"
+req POST "$ctl/complete" "{\"CheckoutRequestID\":\"$SLOW\",\"outcome\":\"cancelled\"}"
+eq "$code $(j d.state) $(j d.ResultCode)" "200 final 1032" "complete a pending push by hand"
+wait_for has_callbacks "$SLOW" 1 || fail "no callback after a manual completion"
+body=$(callbacks_for "$SLOW")
+eq "$(j d.Body.stkCallback.ResultCode)" 1032 "manual outcome in the callback"
+req POST "$ctl/complete" "{\"CheckoutRequestID\":\"$SLOW\"}"
+expect_status 409 "completing twice"
+push 254700000100 5
+expect_status 200 "the subscriber is unlocked after the final state"
 query ws_CO_000000000000000000
 eq "$code $(j d.errorMessage)" "400 Bad Request - Invalid CheckoutRequestID" "unknown CheckoutRequestID"
 

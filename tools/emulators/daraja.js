@@ -558,7 +558,7 @@ function handleOauth(req, res, url) {
 	if (req.method !== 'GET')
 		return sendError(res, 405, '405.001', 'Method Not Allowed');
 	const auth = req.headers.authorization || '';
-	const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(auth);
+	const m = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(auth);
 	if (!m)
 		return sendError(res, 400, '400.008.01', 'Invalid Authentication passed');
 	if (url.searchParams.get('grant_type') !== 'client_credentials')
@@ -576,7 +576,7 @@ function handleOauth(req, res, url) {
 
 /** Bearer check for the M-Pesa APIs; false when an error was sent. */
 function checkBearer(req, res, endpoint) {
-	const m = /^Bearer (\S+)$/.exec(req.headers.authorization || '');
+	const m = /^Bearer (\S+)$/i.exec(req.headers.authorization || '');
 	if (!m) {
 		sendError(res, 404, '404.001.04', 'Invalid Authentication passed');
 		return false;
@@ -994,6 +994,22 @@ async function handleControl(req, res, url) {
 	case 'POST /reset':
 		resetAll();
 		return send(res, 200, { reset: true });
+	case 'POST /complete': {
+		// The subscriber answers the prompt now (demo phone, manual tests).
+		const tx = typeof body.CheckoutRequestID === 'string' ? txs.get(body.CheckoutRequestID) : undefined;
+		if (!tx)
+			return send(res, 404, { error: 'unknown CheckoutRequestID' });
+		if (tx.state !== 'pending')
+			return send(res, 409, { error: 'already final' });
+		if (body.outcome !== undefined) {
+			const code = outcomeCode(body.outcome);
+			if (code === undefined)
+				return send(res, 400, { error: `unknown outcome ${JSON.stringify(body.outcome)}` });
+			tx.resultCode = code;
+		}
+		completePush(tx);
+		return send(res, 200, txView(tx));
+	}
 	case 'GET /transactions':
 		return send(res, 200, { transactions: [...txs.values()].map(txView), status_queries: statusReqs });
 	case 'GET /callbacks':

@@ -431,6 +431,61 @@ eq "$(j 'd.Result.ResultCode')" R000002 "unknown receipt"
 req POST "$base/mpesa/transactionstatus/v1/query" '{}' -H "Authorization: Bearer nope"
 eq "$code $(j d.errorCode)" "400 400.003.01" "status with a bad token"
 
+# --- C2B (spec 1.5): register URLs (the response key is misspelt on the wire),
+#     simulate, confirmation; validation accept, reject, and the registered
+#     default when the validation URL fails.
+c2b_reg() { # RESPONSE-TYPE CONFIRMATION VALIDATION
+	req POST "$base/mpesa/c2b/v2/registerurl" \
+		"{\"ShortCode\":\"$SC\",\"ResponseType\":\"$1\",\"ConfirmationURL\":\"$2\",\"ValidationURL\":\"$3\"}" \
+		-H "Authorization: Bearer $TOKEN"
+}
+c2b_pay() { # MSISDN AMOUNT REF
+	req POST "$base/mpesa/c2b/v1/simulate" \
+		"{\"ShortCode\":$SC,\"CommandID\":\"CustomerPayBillOnline\",\"Amount\":$2,\"Msisdn\":$1,\"BillRefNumber\":\"$3\"}" \
+		-H "Authorization: Bearer $TOKEN"
+}
+S="http://127.0.0.1:$sink"
+c2b_reg Completed "$S/c2b/mpesa/confirm" "$S/c2b/validate"
+eq "$code $(j d.errorMessage)" "400 Bad Request - Invalid ConfirmationURL" "URL with a banned word"
+c2b_reg completed "$S/c2b/confirm" "$S/c2b/validate"
+eq "$code $(j d.errorMessage)" "400 Bad Request - Invalid ResponseType" "ResponseType is case-sensitive"
+c2b_reg Completed "$S/c2b/confirm" "$S/c2b/validate"
+expect_status 200 "register URLs"
+eq "$(j 'Object.keys(d).join()')" OriginatorCoversationID,ResponseCode,ResponseDescription "register keys (sic)"
+eq "$(j d.ResponseCode) $(j d.ResponseDescription)" "0 success" "register answer"
+n0=$(ledger_count)
+c2b_pay 254708374149 5 INV001
+expect_status 200 "simulate"
+eq "$(j 'Object.keys(d).join()')" OriginatorCoversationID,ResponseCode,ResponseDescription "simulate keys (sic)"
+wait_for has_callbacks INV001 1 || fail "no C2B confirmation"
+body=$(callbacks_for INV001)
+eq "$(j 'Object.keys(d).join()')" \
+	TransactionType,TransID,TransTime,TransAmount,BusinessShortCode,BillRefNumber,InvoiceNumber,OrgAccountBalance,ThirdPartyTransID,MSISDN,FirstName,MiddleName,LastName \
+	"confirmation keys"
+eq "$(j 'Object.values(d).map(v => typeof v).join()')" \
+	string,string,string,string,string,string,string,string,string,string,string,string,string "confirmation types"
+eq "$(j d.TransactionType) $(j d.TransAmount) $(j d.BusinessShortCode) $(j d.OrgAccountBalance)" \
+	"Pay Bill 5.00 $SC 5.00" "confirmation values"
+eq "$(j d.MSISDN)" "2547 ***** 149" "masked MSISDN"
+eq "$(ledger_count)" "$((n0 + 1))" "C2B payment in the ledger"
+req POST "$ctl/config" '{"c2b_external_validation":true}'
+c2b_pay 254708374149 6 INV002
+wait_for has_callbacks INV002 2 || fail "no validation + confirmation"
+eq "$(grep -F INV002 "$tmp/callbacks.jsonl" | sed 's/.*"path":"\([^"]*\)".*/\1/' | tr '\n' ' ')" \
+	"/c2b/validate /c2b/confirm " "validation before confirmation"
+body=$(callbacks_for INV002 | sed -n 1p)
+eq "$(j d.OrgAccountBalance)" "" "no balance on validation"
+c2b_reg Cancelled "$S/c2b/confirm" "$S/c2b/reject"
+c2b_pay 254708374149 7 INV003
+rejected() { req GET "$ctl/callbacks"; [ "$(j "d.deliveries.filter(x => x.kind === 'c2b-validation').pop().result")" == C2B00012 ]; }
+wait_for rejected || fail "rejection not seen"
+c2b_reg Completed "$S/c2b/confirm" "$S/c2b/fail"
+c2b_pay 254708374149 8 INV004
+wait_for has_callbacks INV004 2 || fail "ResponseType Completed did not confirm after a failed validation"
+eq "$(ncallbacks INV003)" 1 "a rejected payment is not confirmed"
+eq "$(ledger_count)" "$((n0 + 3))" "C2B charges: accepted, validated, defaulted"
+req POST "$ctl/config" '{"c2b_external_validation":false}'
+
 # --- Control API input checks.
 req POST "$ctl/script" '{"rules":[{"match":{"phone":"254700000001"},"outcom":"cancelled"}]}'
 eq "$code $(j d.error)" "400 rules[0]: unknown key outcom" "typo in a rule"

@@ -186,6 +186,9 @@ const defaultsCfg = () => ({
 	max_amount: 250000,
 	duplicate_gap_ms: 50,
 	callback_timeout_ms: 5000,
+	c2b_external_validation: false, // off unless Safaricom enables it for the shortcode
+	c2b_validation_timeout_ms: 8000,
+	c2b_register_once: false, // production registers once; the sandbox allows re-registration
 });
 
 let cfg = defaultsCfg();
@@ -382,7 +385,7 @@ function validUrl(s) {
 // ---------------------------------------------------------------------------
 // Rules: first rule whose match fits (and that has uses left) applies.
 
-const ENDPOINTS = ['oauth', 'stkpush', 'stkquery', 'transactionstatus', 'any'];
+const ENDPOINTS = ['oauth', 'stkpush', 'stkquery', 'transactionstatus', 'c2bregister', 'c2bsimulate', 'any'];
 const RULE_KEYS = ['match', 'outcome', 'callback', 'http', 'query', 'process_ms', 'times'];
 const CALLBACK_KEYS = ['delay_ms', 'duplicate', 'missing', 'hold', 'amount_format', 'balance_item',
 	'items_reversed'];
@@ -489,30 +492,46 @@ function findRule(endpoint, ctx) {
 // ---------------------------------------------------------------------------
 // Callback delivery
 
-function deliver(kind, id, url, body) {
-	const rec = { kind, id, url, at: eatStamp(nowMs()), bytes: Buffer.byteLength(body), status: null, error: null };
-	deliveries.push(rec);
+/**
+ * POST a JSON text to a loopback http URL; done(err, status, text) runs once.
+ * Other hosts and https are refused: test traffic stays on 127.0.0.1.
+ */
+function postJson(url, body, timeoutMs, done) {
 	const u = validUrl(url);
-	if (!u || u.protocol !== 'http:' || !isLoopbackHost(u.hostname)) {
-		rec.error = 'not sent: the emulator delivers to http://127.0.0.1 (loopback) only';
-		log(`callback ${id}: ${rec.error}`);
-		return;
-	}
+	if (!u || u.protocol !== 'http:' || !isLoopbackHost(u.hostname))
+		return done(new Error('not sent: the emulator delivers to http://127.0.0.1 (loopback) only'));
+	let finished = false;
+	const finish = (err, status, text) => {
+		if (!finished) {
+			finished = true;
+			done(err, status, text);
+		}
+	};
 	const req = http.request(u, {
 		method: 'POST',
 		headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-		timeout: cfg.callback_timeout_ms,
+		timeout: timeoutMs,
 	}, (res) => {
-		rec.status = res.statusCode;
-		res.resume();
-		log(`callback ${id} -> ${res.statusCode}`);
+		const chunks = [];
+		res.on('data', (c) => chunks.push(c));
+		res.on('end', () => finish(null, res.statusCode, Buffer.concat(chunks).toString('utf8')));
+		res.on('error', (err) => finish(err));
 	});
 	req.on('timeout', () => req.destroy(new Error('timeout')));
-	req.on('error', (err) => {
-		rec.error = err.message;
-		log(`callback ${id}: ${err.message}`);
-	});
+	req.on('error', (err) => finish(err));
 	req.end(body);
+}
+
+function deliver(kind, id, url, body) {
+	const rec = { kind, id, url, at: eatStamp(nowMs()), bytes: Buffer.byteLength(body), status: null, error: null };
+	deliveries.push(rec);
+	postJson(url, body, cfg.callback_timeout_ms, (err, status) => {
+		if (err)
+			rec.error = err.message;
+		else
+			rec.status = status;
+		log(`callback ${kind} ${id} -> ${err ? err.message : status}`);
+	});
 }
 
 /** Send (or hold, drop, delay, repeat) the callback of one event. */
@@ -757,6 +776,7 @@ function completePush(tx) {
 		tx.receipt = newReceipt();
 		// Durable before the callback can tell anyone about it.
 		ledgerAppend({
+			kind: 'stk',
 			CheckoutRequestID: tx.CheckoutRequestID,
 			MerchantRequestID: tx.MerchantRequestID,
 			MpesaReceiptNumber: tx.receipt,
@@ -832,16 +852,16 @@ function statusParams(tx, entry) {
 	return [
 		{ Key: 'DebitPartyName', Value: `${entry.phone} - Demo Customer` },
 		{ Key: 'CreditPartyName', Value: `${entry.shortcode} - Demo Merchant` },
-		{ Key: 'OriginatorConversationID', Value: entry.MerchantRequestID },
+		{ Key: 'OriginatorConversationID', Value: entry.MerchantRequestID || '' },
 		{ Key: 'InitiatedTime', Value: Number(tx ? tx.createdAt : entry.TransactionDate) },
 		{ Key: 'DebitAccountType', Value: 'MMF Account For Customer' },
 		{ Key: 'DebitPartyCharges', Value: '' },
 		{ Key: 'TransactionReason' },
-		{ Key: 'ReasonType', Value: 'Pay Bill Online' },
+		{ Key: 'ReasonType', Value: entry.kind === 'c2b' ? 'Pay Bill' : 'Pay Bill Online' },
 		{ Key: 'TransactionStatus', Value: 'Completed' },
 		{ Key: 'FinalisedTime', Value: Number(entry.TransactionDate) },
 		{ Key: 'Amount', Value: String(entry.amount) },
-		{ Key: 'ConversationID', Value: entry.CheckoutRequestID },
+		{ Key: 'ConversationID', Value: entry.CheckoutRequestID || entry.TransID },
 		{ Key: 'ReceiptNo', Value: entry.MpesaReceiptNumber },
 	];
 }
@@ -923,13 +943,136 @@ function transactionStatus(res, body, rule) {
 }
 
 // ---------------------------------------------------------------------------
+// C2B: register URLs, simulate, validation and confirmation (spec 1.5)
+
+let c2bUrls = new Map(); // shortcode -> { ResponseType, ConfirmationURL, ValidationURL }
+let c2bBalances = new Map(); // shortcode -> whole shillings received
+
+// Words Daraja refuses inside registered URLs (any case).
+const C2B_URL_BANNED = /m-pesa|mpesa|safaricom|exe|exec|cmd|sql|query/i;
+
+/** A new OriginatorCoversationID (sic, the wire spelling). */
+const newOriginatorId = () => uniqueId(() => `${randDigits(5)}-${randDigits(7)}-1`);
+
+function c2bRegister(res, body) {
+	const shortcode = shortcodeOf(body.ShortCode);
+	if (!shortcode)
+		return badField(res, 'ShortCode');
+	if (body.ResponseType !== 'Completed' && body.ResponseType !== 'Cancelled')
+		return badField(res, 'ResponseType');
+	for (const k of ['ConfirmationURL', 'ValidationURL']) {
+		const v = body[k];
+		if (k === 'ValidationURL' && v === undefined)
+			continue;
+		if (!validUrl(v) || C2B_URL_BANNED.test(v))
+			return badField(res, k);
+	}
+	if (!merchants.has(shortcode))
+		return sendError(res, 500, '500.001.1001', 'Merchant does not exist');
+	if (cfg.c2b_register_once && c2bUrls.has(shortcode))
+		return sendError(res, 500, '500.003.1001', 'URLs are already registered');
+	c2bUrls.set(shortcode, {
+		ResponseType: body.ResponseType, ConfirmationURL: body.ConfirmationURL, ValidationURL: body.ValidationURL,
+	});
+	send(res, 200, { OriginatorCoversationID: newOriginatorId(), ResponseCode: '0', ResponseDescription: 'success' });
+	return true;
+}
+
+/** "2547 ***** 149": Daraja masks the payer on C2B notifications. */
+const maskC2bMsisdn = (m) => `${m.slice(0, 4)} ***** ${m.slice(-3)}`;
+
+function c2bSimulate(res, body, rule) {
+	const shortcode = shortcodeOf(body.ShortCode);
+	if (!shortcode)
+		return badField(res, 'ShortCode');
+	if (body.CommandID !== 'CustomerPayBillOnline' && body.CommandID !== 'CustomerBuyGoodsOnline')
+		return badField(res, 'CommandID');
+	const amount = amountOf(body.Amount);
+	if (amount === null)
+		return badField(res, 'Amount');
+	const msisdn = msisdnOf(body.Msisdn);
+	if (!msisdn)
+		return badField(res, 'Msisdn');
+	const billRef = body.BillRefNumber === undefined || body.BillRefNumber === null ? '' : body.BillRefNumber;
+	if (typeof billRef !== 'string' || billRef.length > 20)
+		return badField(res, 'BillRefNumber');
+	if (!merchants.has(shortcode))
+		return sendError(res, 500, '500.001.1001', 'Merchant does not exist');
+	const reg = c2bUrls.get(shortcode);
+	const pay = {
+		TransactionType: body.CommandID === 'CustomerPayBillOnline' ? 'Pay Bill' : 'Buy Goods',
+		TransID: newReceipt(),
+		TransTime: eatStamp(nowMs()),
+		TransAmount: amount.toFixed(2),
+		BusinessShortCode: shortcode,
+		BillRefNumber: billRef,
+		InvoiceNumber: '',
+		OrgAccountBalance: '',
+		ThirdPartyTransID: '',
+		MSISDN: maskC2bMsisdn(msisdn),
+		FirstName: 'John',
+		MiddleName: '',
+		LastName: 'Doe',
+	};
+	send(res, 200, {
+		OriginatorCoversationID: newOriginatorId(), ResponseCode: '0',
+		ResponseDescription: 'Accept the service request successfully.',
+	});
+	log(`c2b ${pay.TransID} amount ${amount} for ${shortcode}`);
+	if (!reg)
+		return true; // no URLs: M-Pesa completes silently
+	const cb = (rule && rule.callback) || {};
+	const confirm = (thirdParty) => {
+		const received = (c2bBalances.get(shortcode) || 0) + amount;
+		c2bBalances.set(shortcode, received);
+		ledgerAppend({ kind: 'c2b', TransID: pay.TransID, MpesaReceiptNumber: pay.TransID, amount, phone: msisdn,
+			shortcode, BillRefNumber: billRef, TransactionDate: pay.TransTime });
+		const conf = Object.assign({}, pay, { OrgAccountBalance: received.toFixed(2), ThirdPartyTransID: thirdParty });
+		scheduleCallback('c2b-confirmation', pay.TransID, reg.ConfirmationURL, JSON.stringify(conf), cb);
+	};
+	if (!cfg.c2b_external_validation || !reg.ValidationURL) {
+		later(cfg.process_ms, () => confirm(''));
+		return true;
+	}
+	later(cfg.process_ms, () => {
+		const text = JSON.stringify(pay);
+		const rec = { kind: 'c2b-validation', id: pay.TransID, url: reg.ValidationURL, at: eatStamp(nowMs()),
+			bytes: Buffer.byteLength(text), status: null, error: null, result: null };
+		deliveries.push(rec);
+		postJson(reg.ValidationURL, text, cfg.c2b_validation_timeout_ms, (err, status, answer) => {
+			let accept;
+			let third = '';
+			if (err || status < 200 || status > 299) {
+				rec.error = err ? err.message : null;
+				rec.status = err ? null : status;
+				accept = reg.ResponseType === 'Completed'; // the registered default
+			} else {
+				rec.status = status;
+				const a = parseJson(answer) || {};
+				rec.result = a.ResultCode === undefined ? null : String(a.ResultCode);
+				accept = rec.result === '0';
+				if (typeof a.ThirdPartyTransID === 'string')
+					third = a.ThirdPartyTransID;
+			}
+			log(`c2b ${pay.TransID} validation -> ${accept ? 'accepted' : 'rejected'}`);
+			if (accept)
+				confirm(third);
+		});
+	});
+	return true;
+}
+
+// ---------------------------------------------------------------------------
 // Control API (/__emulator/...)
 
 function controlConfig(body) {
 	const spec = {
 		token_ttl_s: isUint, process_ms: isUint, timestamp_window_s: isUint, tps: isUint,
 		max_amount: isUint, duplicate_gap_ms: isUint, callback_timeout_ms: isUint,
+		c2b_validation_timeout_ms: isUint,
 		invalidate_previous: (v) => typeof v === 'boolean',
+		c2b_external_validation: (v) => typeof v === 'boolean',
+		c2b_register_once: (v) => typeof v === 'boolean',
 		expires_in_as: (v) => v === 'string' || v === 'number',
 	};
 	for (const [k, v] of Object.entries(body)) {
@@ -957,6 +1100,8 @@ function resetAll() {
 	txs = new Map();
 	lockedPhones = new Map();
 	statusReqs = [];
+	c2bUrls = new Map();
+	c2bBalances = new Map();
 	ledger = [];
 	ledgerTruncate();
 	held = [];
@@ -1064,6 +1209,10 @@ const API = {
 	'/mpesa/stkpush/v1/processrequest': 'stkpush',
 	'/mpesa/stkpushquery/v1/query': 'stkquery',
 	'/mpesa/transactionstatus/v1/query': 'transactionstatus',
+	'/mpesa/c2b/v1/registerurl': 'c2bregister',
+	'/mpesa/c2b/v2/registerurl': 'c2bregister',
+	'/mpesa/c2b/v1/simulate': 'c2bsimulate',
+	'/mpesa/c2b/v2/simulate': 'c2bsimulate',
 };
 
 /** Context a rule matches on: the phone and amount the request is about. */
@@ -1076,6 +1225,8 @@ function matchContext(endpoint, body) {
 		const tx = typeof body.CheckoutRequestID === 'string' ? txs.get(body.CheckoutRequestID) : null;
 		return tx ? { phone: tx.phone, amount: tx.amount } : {};
 	}
+	if (endpoint === 'c2bsimulate')
+		return { phone: msisdnOf(body.Msisdn), amount: amountOf(body.Amount) };
 	if (endpoint === 'transactionstatus') {
 		const { entry } = statusLookup(body);
 		return entry ? { phone: entry.phone, amount: entry.amount } : {};
@@ -1150,6 +1301,10 @@ async function handleApi(req, res, endpoint) {
 	let accepted = false;
 	if (endpoint === 'stkpush')
 		accepted = stkPush(out, body, rule);
+	else if (endpoint === 'c2bregister')
+		accepted = c2bRegister(out, body);
+	else if (endpoint === 'c2bsimulate')
+		accepted = c2bSimulate(out, body, rule);
 	else if (endpoint === 'transactionstatus')
 		accepted = transactionStatus(out, body, rule);
 	else

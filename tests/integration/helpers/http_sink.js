@@ -2,7 +2,9 @@
 // Test receiver for provider callbacks: listens on 127.0.0.1 (port 0 = any),
 // prints `listening PORT`, appends every request as one JSON line
 // {method, path, body} (body as the raw text) to the file named by argv[2],
-// and answers 200 {"ResultCode":0,"ResultDesc":"Accepted"}.
+// and answers 200 {"ResultCode":0,"ResultDesc":"Accepted"}; a path containing
+// "/reject" gets the C2B rejection {"ResultCode":"C2B00012","ResultDesc":"Rejected"}
+// and one containing "/fail" gets HTTP 500.
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -18,8 +20,15 @@ const server = http.createServer((req, res) => {
 	req.on('end', () => {
 		const rec = { method: req.method, path: req.url, body: Buffer.concat(chunks).toString('utf8') };
 		fs.appendFileSync(out, JSON.stringify(rec) + '\n');
-		const text = '{"ResultCode":0,"ResultDesc":"Accepted"}';
-		res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': text.length });
+		let status = 200;
+		let text = '{"ResultCode":0,"ResultDesc":"Accepted"}';
+		if (req.url.includes('/reject'))
+			text = '{"ResultCode":"C2B00012","ResultDesc":"Rejected"}';
+		if (req.url.includes('/fail')) {
+			status = 500;
+			text = '{}';
+		}
+		res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': text.length });
 		res.end(text);
 	});
 });

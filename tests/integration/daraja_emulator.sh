@@ -496,9 +496,18 @@ expect_status 400 "unknown outcome"
 n_before=$(ledger_count)
 eq "$(wc -l <"$ledger")" "$n_before" "ledger file matches memory"
 stop_svc "$emu_pid"
-start_svc emu emu2 "$src/tools/daraja-emulator" --port 0 --ledger "$ledger" --process-ms 50
+start_svc emu emu2 "$src/tools/daraja-emulator" --port 0 --ledger "$ledger" --process-ms 50 \
+	--script "$src/tools/emulators/daraja-demo-script.json"
 base="http://127.0.0.1:$emu"; ctl="$base/__emulator"
 eq "$(ledger_count)" "$n_before" "ledger reloaded after restart"
+req GET "$ctl/script"
+eq "$(j 'd.rules.length')" 7 "demo script loaded with --script"
+req POST "$ctl/script" '{"rules":[]}'
+printf '{"rules":[{"match":{"phone":"1"},"outcom":1}]}' >"$tmp/bad-script.json"
+if "$src/tools/daraja-emulator" --port 0 --script "$tmp/bad-script.json" >"$tmp/bad.out" 2>&1; then
+	fail "a bad --script file was accepted"
+fi
+grep -q 'unknown key outcom' "$tmp/bad.out" || fail "bad script error not named: $(cat "$tmp/bad.out")"
 req GET "$base/oauth/v1/generate?grant_type=client_credentials" "" -u "$KEY:$SECRET"
 TOKEN=$(j d.access_token)
 push 254744000001 20

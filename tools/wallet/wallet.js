@@ -146,9 +146,22 @@ async function verifyPin(pin, stored) {
  */
 let state = null;
 
+/**
+ * Write the state durably. On failure the process exits: memory would differ
+ * from disk, and an answer must never claim what a restart would forget.
+ */
 function persist() {
 	if (!opts.data)
 		return;
+	try {
+		persistOnce();
+	} catch (e) {
+		process.stderr.write(`demo-wallet: cannot write ${opts.data}: ${e.message}; exiting\n`);
+		process.exit(1);
+	}
+}
+
+function persistOnce() {
 	const dir = path.dirname(path.resolve(opts.data));
 	const tmp = `${opts.data}.tmp-${process.pid}`;
 	const fd = fs.openSync(tmp, 'w', 0o600);

@@ -157,7 +157,6 @@ int crypto_tls_client_new(SSL_CTX *ctx, const char *host, SSL **out);
  * Refuses to overwrite tls/<name>.* (GW_EEXIST). For dev stacks, tests and demos;
  * production certificates come from the operator's own CA.
  */
-int crypto_tls_issue(const char *keydir, const char *name, const char *ca_name,
-		     const char *sans);
+int crypto_tls_issue(const char *keydir, const char *name, const char *ca_name, const char *sans);
 
 #endif

@@ -53,9 +53,9 @@ const char *msisdn_ton_name(uint8_t ton);
  * so a config loader can print them.
  */
 struct msisdn_rules {
-	char country_code[4];	/**< "254": 1-3 digits, first 1-9 */
-	char trunk_prefix[4];	/**< national trunk prefix, "0"; "" when the plan has none */
-	char intl_prefix[5];	/**< international call prefix, "00" (NANP: "011") */
+	char country_code[4]; /**< "254": 1-3 digits, first 1-9 */
+	char trunk_prefix[4]; /**< national trunk prefix, "0"; "" when the plan has none */
+	char intl_prefix[5];  /**< international call prefix, "00" (NANP: "011") */
 	/** Allowed national significant number lengths (digits after the country code),
 	 *  0-terminated; all zero: any length that keeps the number within E.164. */
 	uint8_t nsn_len[MSISDN_NSN_LENS];

@@ -18,21 +18,21 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-	"usage: ussdgw-keys COMMAND ARGS\n"
-	"\n"
-	"  init DIR                 create DIR (mode 0700) with a fresh master key,\n"
-	"                           MSISDN token key and audit signing key (files 0600);\n"
-	"                           refuses to overwrite existing keys\n"
-	"  tls DIR NAME [--ca CA] [--san LIST]\n"
-	"                           issue DIR/tls/NAME.crt + NAME.key signed by\n"
-	"                           DIR/tls/CA.crt (default CA name \"ca\"), creating a\n"
-	"                           self-signed CA when it is missing; LIST is DNS names\n"
-	"                           and IP literals, comma-separated\n"
-	"                           (default localhost,127.0.0.1)\n"
-	"  pubkey DIR               print the audit signing public key (Ed25519, hex)\n"
-	"  check DIR                check modes and owners; names each offending file\n"
-	"\n"
-	"exit status: 0 ok, 1 failed, 2 usage error\n";
+    "usage: ussdgw-keys COMMAND ARGS\n"
+    "\n"
+    "  init DIR                 create DIR (mode 0700) with a fresh master key,\n"
+    "                           MSISDN token key and audit signing key (files 0600);\n"
+    "                           refuses to overwrite existing keys\n"
+    "  tls DIR NAME [--ca CA] [--san LIST]\n"
+    "                           issue DIR/tls/NAME.crt + NAME.key signed by\n"
+    "                           DIR/tls/CA.crt (default CA name \"ca\"), creating a\n"
+    "                           self-signed CA when it is missing; LIST is DNS names\n"
+    "                           and IP literals, comma-separated\n"
+    "                           (default localhost,127.0.0.1)\n"
+    "  pubkey DIR               print the audit signing public key (Ed25519, hex)\n"
+    "  check DIR                check modes and owners; names each offending file\n"
+    "\n"
+    "exit status: 0 ok, 1 failed, 2 usage error\n";
 
 static int usage(const char *why)
 {

@@ -148,8 +148,7 @@ int crypto_uuid4(char out[37])
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10xx (RFC 4122) */
 	char hex[33];
 	crypto_hex(b, sizeof(b), hex);
-	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-		 hex + 20);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 	return 0;
 }
 
@@ -440,8 +439,8 @@ int crypto_open_sealed(const struct crypto_keyring *kr,
 	if (rc)
 		return rc;
 	size_t m = n - CRYPTO_SEAL_OVERHEAD;
-	rc = gcm_decrypt(dek, ct + 1, ct, 1, aad, aad_len, ct + 1 + IV_LEN, m,
-			 ct + 1 + IV_LEN + m, out);
+	rc = gcm_decrypt(dek, ct + 1, ct, 1, aad, aad_len, ct + 1 + IV_LEN, m, ct + 1 + IV_LEN + m,
+			 out);
 	OPENSSL_cleanse(dek, sizeof(dek));
 	if (!rc)
 		*out_len = m;
@@ -451,9 +450,9 @@ int crypto_open_sealed(const struct crypto_keyring *kr,
 /* ---- TLS ---- */
 
 /* TLS 1.2 suites: ECDHE + AEAD only. TLS 1.3 keeps OpenSSL's defaults (all AEAD). */
-#define TLS12_CIPHERS                                                                      \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                       \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                       \
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 
 static SSL_CTX *ctx_new(const SSL_METHOD *method)
@@ -467,7 +466,7 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method)
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	return ctx;
 }
 

@@ -11,7 +11,7 @@
 #define CRYPTO_MASTER_FILE  "master.key"
 #define CRYPTO_TOKEN_FILE   "msisdn-token.key"
 #define CRYPTO_SIGNING_FILE "audit-signing.pem"
-#define CRYPTO_TLS_DIR      "tls"
+#define CRYPTO_TLS_DIR	    "tls"
 
 /** Longest path built inside the key directory. */
 #define CRYPTO_PATH_MAX 4096

@@ -42,8 +42,8 @@ bool crypto_name_ok(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '_' || ch == '-'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
 			return false;
 	}
 	return true;
@@ -204,7 +204,8 @@ int crypto_create_keydir(const char *keydir)
 			return rc;
 		struct stat st;
 		if (lstat(paths[i], &st) == 0) {
-			LOGP(DCRYPTO, LOG_ERROR, "%s exists; refusing to overwrite a key", paths[i]);
+			LOGP(DCRYPTO, LOG_ERROR, "%s exists; refusing to overwrite a key",
+			     paths[i]);
 			return GW_EEXIST;
 		}
 	}
@@ -381,8 +382,8 @@ static X509 *make_cert(const char *cn, EVP_PKEY *pk, X509 *ca, EVP_PKEY *ca_key,
 		 X509_gmtime_adj(X509_getm_notBefore(crt), -300) &&
 		 X509_time_adj_ex(X509_getm_notAfter(crt), days, 0, NULL) &&
 		 X509_set_pubkey(crt, pk) &&
-		 X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"ussdgw",
-					    -1, -1, 0) &&
+		 X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+					    (const unsigned char *)"ussdgw", -1, -1, 0) &&
 		 X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
 					    -1, -1, 0) &&
 		 X509_set_subject_name(crt, name) &&
@@ -480,16 +481,16 @@ static int ca_load_or_make(const char *tlsdir, const char *ca_name, X509 **ca, E
 	return 0;
 }
 
-int crypto_tls_issue(const char *keydir, const char *name, const char *ca_name,
-		     const char *sans)
+int crypto_tls_issue(const char *keydir, const char *name, const char *ca_name, const char *sans)
 {
 	if (!ca_name)
 		ca_name = "ca";
 	if (!sans)
 		sans = "localhost,127.0.0.1";
 	if (!crypto_name_ok(name) || !crypto_name_ok(ca_name) || !strcmp(name, ca_name)) {
-		LOGP(DCRYPTO, LOG_ERROR, "TLS names must be plain, distinct file names ('%s', '%s')",
-		     name ? name : "", ca_name);
+		LOGP(DCRYPTO, LOG_ERROR,
+		     "TLS names must be plain, distinct file names ('%s', '%s')", name ? name : "",
+		     ca_name);
 		return GW_EINVAL;
 	}
 	char san[2048];

@@ -39,8 +39,9 @@ static void run_cases(const struct msisdn_rules *r, const struct norm_case *c, s
 		int rc = msisdn_normalize(r, c[i].addr, c[i].ton, c[i].npi, out);
 		if (c[i].want) {
 			if (rc != 0 || strcmp(out, c[i].want) != 0)
-				fail_msg("case %zu '%s' ton %u npi %u: rc %d out '%s', want '%s'", i,
-					 c[i].addr, c[i].ton, c[i].npi, rc, rc ? "" : out, c[i].want);
+				fail_msg("case %zu '%s' ton %u npi %u: rc %d out '%s', want '%s'",
+					 i, c[i].addr, c[i].ton, c[i].npi, rc, rc ? "" : out,
+					 c[i].want);
 		} else {
 			if (rc != GW_EINVAL)
 				fail_msg("case %zu '%s' ton %u: rc %d out '%s', want GW_EINVAL", i,
@@ -54,59 +55,59 @@ static void test_kenya_forms(void **state)
 {
 	(void)state;
 	static const struct norm_case cases[] = {
-		/* The forms from the field. */
-		{"+254712345678", 1, 1, "254712345678"},
-		{"254712345678", 1, 1, "254712345678"},
-		{"0712345678", 2, 1, "254712345678"},
-		{"0712345678", 0, 0, "254712345678"},
-		{"712345678", 2, 1, "254712345678"},
-		{"712345678", 0, 0, "254712345678"},
-		{"712345678", 4, 1, "254712345678"},
-		{"00254712345678", 0, 0, "254712345678"},
-		{"00254712345678", 2, 1, "254712345678"},
-		{"00254712345678", 1, 1, "254712345678"},
-		{"254712345678", 0, 0, "254712345678"},
-		{"+254712345678", 2, 8, "254712345678"}, /* '+' wins over a wrong TON */
-		{"254712345678", 2, 1, "254712345678"},	 /* mislabelled national */
-		{"0110123456", 2, 1, "254110123456"},	 /* 01x numbers */
-		/* Foreign numbers keep their own country code. */
-		{"+255700000001", 1, 1, "255700000001"},
-		{"255700000001", 1, 1, "255700000001"},
-		{"0044207946000", 0, 0, "44207946000"},
-		{"+4915112345678", 2, 1, "4915112345678"},
-		/* Not MSISDNs. */
-		{"MPESA", 5, 0, NULL},
-		{"254712345678", 5, 0, NULL}, /* alphanumeric TON, even if digits */
-		{"384", 6, 0, NULL},	      /* abbreviated: a short code */
-		{"254712345678", 3, 1, NULL}, /* network specific */
-		{"254712345678", 7, 1, NULL}, /* TON out of range */
-		{"254712345678", 1, 3, NULL}, /* NPI X.121 data */
-		{"254712345678", 1, 6, NULL}, /* NPI land mobile (E.212) */
-		{"254712345678", 1, 9, NULL}, /* NPI private */
-		{"254712345678", 1, 14, NULL},
-		/* Malformed. */
-		{"", 1, 1, NULL},
-		{"+", 1, 1, NULL},
-		{"++254712345678", 1, 1, NULL},
-		{"+254 712345678", 1, 1, NULL},
-		{"254-712-345678", 1, 1, NULL},
-		{" 254712345678", 1, 1, NULL},
-		{"254712345678 ", 1, 1, NULL},
-		{"25471234567a", 1, 1, NULL},
-		{"０712345678", 2, 1, NULL}, /* full-width digit (UTF-8) */
-		{"254712345678+", 1, 1, NULL},
-		/* Lengths. */
-		{"2547123456789", 1, 1, NULL},	/* Kenyan, NSN 10 */
-		{"25471234567", 1, 1, NULL},	/* Kenyan, NSN 8 */
-		{"07123456789", 2, 1, NULL},	/* national, NSN 10 */
-		{"071234567", 2, 1, NULL},	/* national, NSN 8 */
-		{"12345678", 0, 0, NULL},	/* unknown TON, neither length */
-		{"+1234567890123456", 1, 1, NULL}, /* 16 digits */
-		{"+123456", 1, 1, NULL},	   /* 6 digits */
-		{"+0712345678", 1, 1, NULL},	   /* country code cannot start with 0 */
-		{"0712345678", 1, 1, NULL},	   /* TON 1 but a national form */
-		{"000254712345678", 0, 0, NULL},   /* 00 + 0254...: no country code 0 */
-		{"123456789012345678901234567890123", 1, 1, NULL}, /* 33 chars */
+	    /* The forms from the field. */
+	    {"+254712345678", 1, 1, "254712345678"},
+	    {"254712345678", 1, 1, "254712345678"},
+	    {"0712345678", 2, 1, "254712345678"},
+	    {"0712345678", 0, 0, "254712345678"},
+	    {"712345678", 2, 1, "254712345678"},
+	    {"712345678", 0, 0, "254712345678"},
+	    {"712345678", 4, 1, "254712345678"},
+	    {"00254712345678", 0, 0, "254712345678"},
+	    {"00254712345678", 2, 1, "254712345678"},
+	    {"00254712345678", 1, 1, "254712345678"},
+	    {"254712345678", 0, 0, "254712345678"},
+	    {"+254712345678", 2, 8, "254712345678"}, /* '+' wins over a wrong TON */
+	    {"254712345678", 2, 1, "254712345678"},  /* mislabelled national */
+	    {"0110123456", 2, 1, "254110123456"},    /* 01x numbers */
+	    /* Foreign numbers keep their own country code. */
+	    {"+255700000001", 1, 1, "255700000001"},
+	    {"255700000001", 1, 1, "255700000001"},
+	    {"0044207946000", 0, 0, "44207946000"},
+	    {"+4915112345678", 2, 1, "4915112345678"},
+	    /* Not MSISDNs. */
+	    {"MPESA", 5, 0, NULL},
+	    {"254712345678", 5, 0, NULL}, /* alphanumeric TON, even if digits */
+	    {"384", 6, 0, NULL},	  /* abbreviated: a short code */
+	    {"254712345678", 3, 1, NULL}, /* network specific */
+	    {"254712345678", 7, 1, NULL}, /* TON out of range */
+	    {"254712345678", 1, 3, NULL}, /* NPI X.121 data */
+	    {"254712345678", 1, 6, NULL}, /* NPI land mobile (E.212) */
+	    {"254712345678", 1, 9, NULL}, /* NPI private */
+	    {"254712345678", 1, 14, NULL},
+	    /* Malformed. */
+	    {"", 1, 1, NULL},
+	    {"+", 1, 1, NULL},
+	    {"++254712345678", 1, 1, NULL},
+	    {"+254 712345678", 1, 1, NULL},
+	    {"254-712-345678", 1, 1, NULL},
+	    {" 254712345678", 1, 1, NULL},
+	    {"254712345678 ", 1, 1, NULL},
+	    {"25471234567a", 1, 1, NULL},
+	    {"０712345678", 2, 1, NULL}, /* full-width digit (UTF-8) */
+	    {"254712345678+", 1, 1, NULL},
+	    /* Lengths. */
+	    {"2547123456789", 1, 1, NULL},     /* Kenyan, NSN 10 */
+	    {"25471234567", 1, 1, NULL},       /* Kenyan, NSN 8 */
+	    {"07123456789", 2, 1, NULL},       /* national, NSN 10 */
+	    {"071234567", 2, 1, NULL},	       /* national, NSN 8 */
+	    {"12345678", 0, 0, NULL},	       /* unknown TON, neither length */
+	    {"+1234567890123456", 1, 1, NULL}, /* 16 digits */
+	    {"+123456", 1, 1, NULL},	       /* 6 digits */
+	    {"+0712345678", 1, 1, NULL},       /* country code cannot start with 0 */
+	    {"0712345678", 1, 1, NULL},	       /* TON 1 but a national form */
+	    {"000254712345678", 0, 0, NULL},   /* 00 + 0254...: no country code 0 */
+	    {"123456789012345678901234567890123", 1, 1, NULL}, /* 33 chars */
 	};
 	run_cases(&ke, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -115,14 +116,14 @@ static void test_nanp_prefixes(void **state)
 {
 	(void)state;
 	static const struct norm_case cases[] = {
-		{"+12025550123", 1, 1, "12025550123"},
-		{"12025550123", 1, 1, "12025550123"},
-		{"12025550123", 2, 1, "12025550123"}, /* trunk 1 stripped, cc 1 added */
-		{"2025550123", 2, 1, "12025550123"},
-		{"2025550123", 0, 0, "12025550123"},
-		{"011254712345678", 0, 0, "254712345678"},
-		{"00254712345678", 0, 0, NULL}, /* "00" is not NANP's international prefix */
-		{"202555012", 2, 1, NULL},
+	    {"+12025550123", 1, 1, "12025550123"},
+	    {"12025550123", 1, 1, "12025550123"},
+	    {"12025550123", 2, 1, "12025550123"}, /* trunk 1 stripped, cc 1 added */
+	    {"2025550123", 2, 1, "12025550123"},
+	    {"2025550123", 0, 0, "12025550123"},
+	    {"011254712345678", 0, 0, "254712345678"},
+	    {"00254712345678", 0, 0, NULL}, /* "00" is not NANP's international prefix */
+	    {"202555012", 2, 1, NULL},
 	};
 	run_cases(&us, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -131,14 +132,14 @@ static void test_rules_without_lengths(void **state)
 {
 	(void)state;
 	static const struct norm_case cases[] = {
-		{"0754000001", 2, 1, "255754000001"},
-		{"754000001", 2, 1, "255754000001"},
-		{"75400000", 2, 1, "25575400000"},	/* any length within E.164 */
-		{"255754000001", 0, 0, "255754000001"}, /* unknown TON: starts with cc */
-		{"754000001", 0, 0, NULL},		/* unknown TON, no cc: ambiguous */
-		{"2557540", 1, 1, "2557540"},		/* 7 digits is the floor */
-		{"255754", 1, 1, NULL},
-		{"7540000011112222", 2, 1, NULL}, /* 255 + 16 digits */
+	    {"0754000001", 2, 1, "255754000001"},
+	    {"754000001", 2, 1, "255754000001"},
+	    {"75400000", 2, 1, "25575400000"},	    /* any length within E.164 */
+	    {"255754000001", 0, 0, "255754000001"}, /* unknown TON: starts with cc */
+	    {"754000001", 0, 0, NULL},		    /* unknown TON, no cc: ambiguous */
+	    {"2557540", 1, 1, "2557540"},	    /* 7 digits is the floor */
+	    {"255754", 1, 1, NULL},
+	    {"7540000011112222", 2, 1, NULL}, /* 255 + 16 digits */
 	};
 	run_cases(&tz_any, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -166,8 +167,8 @@ static void test_rules_set_validation(void **state)
 	assert_int_equal(msisdn_rules_set(&r, "254", "x", NULL, "9"), GW_EINVAL);
 	assert_int_equal(msisdn_rules_set(&r, "254", "0", "", "9"), GW_EINVAL);
 	assert_int_equal(msisdn_rules_set(&r, "254", "0", "00000", "9"), GW_EINVAL);
-	static const char *const bad_len[] = {"9,", ",9", "9,,10", "3", "13", "x", "9;10",
-					      "9,9,9,9,9", "100", " 9"};
+	static const char *const bad_len[] = {"9,", ",9",   "9,,10",	 "3",	"13",
+					      "x",  "9;10", "9,9,9,9,9", "100", " 9"};
 	for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++)
 		if (msisdn_rules_set(&r, "254", "0", NULL, bad_len[i]) != GW_EINVAL)
 			fail_msg("nsn lengths '%s' accepted", bad_len[i]);
@@ -234,12 +235,12 @@ static void test_ton_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kenya_forms),
-		cmocka_unit_test(test_nanp_prefixes),
-		cmocka_unit_test(test_rules_without_lengths),
-		cmocka_unit_test(test_rules_set_validation),
-		cmocka_unit_test(test_canonical_and_conversions),
-		cmocka_unit_test(test_ton_names),
+	    cmocka_unit_test(test_kenya_forms),
+	    cmocka_unit_test(test_nanp_prefixes),
+	    cmocka_unit_test(test_rules_without_lengths),
+	    cmocka_unit_test(test_rules_set_validation),
+	    cmocka_unit_test(test_canonical_and_conversions),
+	    cmocka_unit_test(test_ton_names),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -80,7 +80,8 @@ static void test_read_and_newline(void **state)
 static void test_modes_refused(void **state)
 {
 	(void)state;
-	static const mode_t bad[] = {0644, 0640, 0604, 0620, 0602, 0660, 0610, 0601, 0666, 0700 | 0044};
+	static const mode_t bad[] = {0644, 0640, 0604, 0620, 0602,
+				     0660, 0610, 0601, 0666, 0700 | 0044};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *p = put("m", "secret\n", 7, bad[i]);
 		if (secfile_check_mode(p) != GW_EINSECURE)
@@ -137,10 +138,10 @@ static void test_size_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_and_newline),
-		cmocka_unit_test(test_modes_refused),
-		cmocka_unit_test(test_missing_dir_symlink),
-		cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_read_and_newline),
+	    cmocka_unit_test(test_modes_refused),
+	    cmocka_unit_test(test_missing_dir_symlink),
+	    cmocka_unit_test(test_size_limit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,11 +1,11 @@
+#include <fcntl.h>
 #include <setjmp.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -53,8 +53,10 @@ static void make_keydir(const char *dir, const char *const *names, size_t n)
 		char *init[] = {tool, "init", (char *)dir, NULL};
 		run_ok(init);
 		for (size_t i = 0; i < n; i++) {
-			char *tls[] = {tool, "tls", (char *)dir, (char *)names[i], "--san",
-				       "localhost,127.0.0.1", NULL};
+			char *tls[] = {tool,	    "tls",
+				       (char *)dir, (char *)names[i],
+				       "--san",	    "localhost,127.0.0.1",
+				       NULL};
 			run_ok(tls);
 		}
 		return;
@@ -110,15 +112,18 @@ static void test_known_answers(void **state)
 	char hex[65];
 	crypto_sha256("abc", 3, out);
 	crypto_hex(out, 32, hex);
-	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(hex,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	/* RFC 4231 test case 2. */
 	crypto_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, out);
 	crypto_hex(out, 32, hex);
-	assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	assert_string_equal(hex,
+			    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	/* Empty key and message are legal HMAC inputs. */
 	crypto_hmac_sha256(NULL, 0, NULL, 0, out);
 	crypto_hex(out, 32, hex);
-	assert_string_equal(hex, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+	assert_string_equal(hex,
+			    "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 
 	uint8_t b[4];
 	assert_int_equal(crypto_unhex("00ff7Fa0", b, 4), 0);
@@ -294,16 +299,18 @@ static void test_seal_tamper_and_aad(void **state)
 	}
 	/* Version byte: an unknown format is refused, not guessed. */
 	ct[0] = 2;
-	assert_int_equal(crypto_open_sealed(kr, dek, "rec:42", 6, ct, clen, out, &olen), GW_ENOTSUP);
+	assert_int_equal(crypto_open_sealed(kr, dek, "rec:42", 6, ct, clen, out, &olen),
+			 GW_ENOTSUP);
 	ct[0] = CRYPTO_SEAL_VERSION;
 	/* Truncation. */
 	assert_int_equal(crypto_open_sealed(kr, dek, "rec:42", 6, ct, clen - 1, out, &olen),
 			 GW_ECRYPTO);
-	assert_int_equal(crypto_open_sealed(kr, dek, "rec:42", 6, ct, CRYPTO_SEAL_OVERHEAD - 1, out,
-					    &olen),
-			 GW_EINVAL);
+	assert_int_equal(
+	    crypto_open_sealed(kr, dek, "rec:42", 6, ct, CRYPTO_SEAL_OVERHEAD - 1, out, &olen),
+	    GW_EINVAL);
 	/* AAD must match exactly. */
-	assert_int_equal(crypto_open_sealed(kr, dek, "rec:43", 6, ct, clen, out, &olen), GW_ECRYPTO);
+	assert_int_equal(crypto_open_sealed(kr, dek, "rec:43", 6, ct, clen, out, &olen),
+			 GW_ECRYPTO);
 	assert_int_equal(crypto_open_sealed(kr, dek, "rec:4", 5, ct, clen, out, &olen), GW_ECRYPTO);
 	assert_int_equal(crypto_open_sealed(kr, dek, NULL, 0, ct, clen, out, &olen), GW_ECRYPTO);
 	/* Untouched, it still opens. */
@@ -329,7 +336,8 @@ static void test_wrong_wrapped_key(void **state)
 		uint8_t bad[CRYPTO_WRAPPED_DEK_LEN];
 		memcpy(bad, dek, sizeof(bad));
 		bad[where[i]] ^= 0x01;
-		assert_int_equal(crypto_open_sealed(kr, bad, "a", 1, ct, clen, out, &olen), GW_ECRYPTO);
+		assert_int_equal(crypto_open_sealed(kr, bad, "a", 1, ct, clen, out, &olen),
+				 GW_ECRYPTO);
 		assert_int_equal(crypto_seal(kr, bad, "a", 1, "x", 1, out, &olen), GW_ECRYPTO);
 	}
 	/* The same wrapped key under another master key (another node's key dir). */
@@ -712,18 +720,18 @@ static void test_tls_issue_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_answers),
-		cmocka_unit_test(test_uuid4),
-		cmocka_unit_test(test_token_stable_and_keyed),
-		cmocka_unit_test(test_log_tokenizer),
-		cmocka_unit_test(test_seal_round_trip),
-		cmocka_unit_test(test_seal_tamper_and_aad),
-		cmocka_unit_test(test_wrong_wrapped_key),
-		cmocka_unit_test(test_sign_verify),
-		cmocka_unit_test(test_modes_refused),
-		cmocka_unit_test(test_tls_handshake),
-		cmocka_unit_test(test_tls_mutual),
-		cmocka_unit_test(test_tls_issue_rules),
+	    cmocka_unit_test(test_known_answers),
+	    cmocka_unit_test(test_uuid4),
+	    cmocka_unit_test(test_token_stable_and_keyed),
+	    cmocka_unit_test(test_log_tokenizer),
+	    cmocka_unit_test(test_seal_round_trip),
+	    cmocka_unit_test(test_seal_tamper_and_aad),
+	    cmocka_unit_test(test_wrong_wrapped_key),
+	    cmocka_unit_test(test_sign_verify),
+	    cmocka_unit_test(test_modes_refused),
+	    cmocka_unit_test(test_tls_handshake),
+	    cmocka_unit_test(test_tls_mutual),
+	    cmocka_unit_test(test_tls_issue_rules),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

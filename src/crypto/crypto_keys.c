@@ -508,14 +508,15 @@ int crypto_tls_issue(const char *keydir, const char *name, const char *ca_name, 
 		rc = crypto_path_join(key, sizeof(key), tlsdir, file, NULL);
 	if (rc)
 		return rc;
-	char why[CRYPTO_PATH_MAX + 128];
-	if ((rc = crypto_path_check(keydir, true, why, sizeof(why))) == GW_ENOENT) {
-		LOGP(DCRYPTO, LOG_ERROR, "%s", why);
-		return rc;
-	}
-	if ((rc = ensure_dir(tlsdir)))
-		return rc;
+	/* The key directory must exist (init makes it) and be private. */
 	struct stat st;
+	if (stat(keydir, &st) != 0) {
+		LOGP(DCRYPTO, LOG_ERROR, "%s: %s (run ussdgw-keys init first)", keydir,
+		     strerror(errno));
+		return GW_ENOENT;
+	}
+	if ((rc = ensure_dir(keydir)) || (rc = ensure_dir(tlsdir)))
+		return rc;
 	if (lstat(crt, &st) == 0 || lstat(key, &st) == 0) {
 		LOGP(DCRYPTO, LOG_ERROR, "%s or %s exists; refusing to overwrite", crt, key);
 		return GW_EEXIST;

@@ -711,6 +711,16 @@ static void test_tls_issue_rules(void **state)
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(good);
 	SSL_CTX_free(bad);
+	/* Not into a loose or missing key directory. */
+	char loose[128];
+	snprintf(loose, sizeof(loose), "%s/loose-tls", base);
+	assert_int_equal(mkdir(loose, 0755), 0);
+	assert_int_equal(chmod(loose, 0755), 0);
+	assert_int_equal(crypto_tls_issue(loose, "z", NULL, NULL), GW_EINSECURE);
+	snprintf(p, sizeof(p), "%s/tls", loose);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/absent", base);
+	assert_int_equal(crypto_tls_issue(p, "z", NULL, NULL), GW_ENOENT);
 	/* Half a CA is an error, not a silent new CA. */
 	snprintf(p, sizeof(p), "%s/tls/ca2.key", keys);
 	assert_int_equal(unlink(p), 0);

@@ -87,7 +87,9 @@ int msisdn_rules_set(struct msisdn_rules *r, const char *country_code, const cha
  * - NPI must be 0 (unknown), 1 (E.164) or 8 (national); others (data, telex, land
  *   mobile, private, ERMES, internet, WAP) are not telephone numbers: GW_EINVAL.
  * Only ASCII digits after the optional '+'; the result is 7..15 digits, and a number
- * in the link's own country must have one of its NSN lengths.
+ * in the link's own country must have one of its NSN lengths, an NSN that does not
+ * start with the trunk prefix ("+2540712345678" is refused, not guessed at), and a
+ * national form that does not start with the international prefix.
  */
 int msisdn_normalize(const struct msisdn_rules *r, const char *addr, uint8_t ton, uint8_t npi,
 		     char out[MSISDN_BUFSZ]);

@@ -165,6 +165,16 @@ int msisdn_normalize(const struct msisdn_rules *r, const char *addr, uint8_t ton
 	size_t own = strlen(r->country_code);
 	if (starts_with(buf, r->country_code) && !nsn_len_ok(r, strlen(buf) - own))
 		return GW_EINVAL;
+	if (starts_with(buf, r->country_code)) {
+		/* A national significant number never starts with the trunk prefix; one
+		 * that does is country code + trunk + NSN ("+254 0712..."), a common slip.
+		 * Nor may its national form start with the international prefix, or it
+		 * could not be dialled (or read back) unambiguously. */
+		char nat[2 * MSISDN_BUFSZ];
+		snprintf(nat, sizeof(nat), "%s%s", r->trunk_prefix, buf + own);
+		if (starts_with(buf + own, r->trunk_prefix) || starts_with(nat, r->intl_prefix))
+			return GW_EINVAL;
+	}
 	memcpy(out, buf, strlen(buf) + 1);
 	return 0;
 }

@@ -107,6 +107,7 @@ static void test_kenya_forms(void **state)
 	    {"+0712345678", 1, 1, NULL},       /* country code cannot start with 0 */
 	    {"0712345678", 1, 1, NULL},	       /* TON 1 but a national form */
 	    {"000254712345678", 0, 0, NULL},   /* 00 + 0254...: no country code 0 */
+	    {"254012345678", 1, 1, NULL},      /* NSN starting with the trunk prefix */
 	    {"123456789012345678901234567890123", 1, 1, NULL}, /* 33 chars */
 	};
 	run_cases(&ke, cases, sizeof(cases) / sizeof(cases[0]));
@@ -138,10 +139,32 @@ static void test_rules_without_lengths(void **state)
 	    {"255754000001", 0, 0, "255754000001"}, /* unknown TON: starts with cc */
 	    {"754000001", 0, 0, NULL},		    /* unknown TON, no cc: ambiguous */
 	    {"2557540", 1, 1, "2557540"},	    /* 7 digits is the floor */
+	    {"+2550754000001", 1, 1, NULL},	    /* cc + trunk + NSN */
+	    {"2550754000001", 0, 0, NULL},
 	    {"255754", 1, 1, NULL},
 	    {"7540000011112222", 2, 1, NULL}, /* 255 + 16 digits */
 	};
 	run_cases(&tz_any, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+static void test_plan_without_trunk(void **state)
+{
+	(void)state;
+	/* Italy: no trunk prefix, NSNs of landlines start with 0. */
+	struct msisdn_rules it;
+	assert_int_equal(msisdn_rules_set(&it, "39", "", "00", NULL), 0);
+	static const struct norm_case cases[] = {
+	    {"0612345678", 2, 1, "390612345678"},
+	    {"3471234567", 2, 1, "393471234567"},
+	    {"+390612345678", 1, 1, "390612345678"},
+	    {"00390612345678", 0, 0, "390612345678"},
+	    /* A national form "00..." would read as international: refused. */
+	    {"+39007946000", 1, 1, NULL},
+	};
+	run_cases(&it, cases, sizeof(cases) / sizeof(cases[0]));
+	char buf[32];
+	assert_int_equal(msisdn_to_national(&it, "390612345678", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0612345678");
 }
 
 static void test_rules_set_validation(void **state)
@@ -238,6 +261,7 @@ int main(void)
 	    cmocka_unit_test(test_kenya_forms),
 	    cmocka_unit_test(test_nanp_prefixes),
 	    cmocka_unit_test(test_rules_without_lengths),
+	    cmocka_unit_test(test_plan_without_trunk),
 	    cmocka_unit_test(test_rules_set_validation),
 	    cmocka_unit_test(test_canonical_and_conversions),
 	    cmocka_unit_test(test_ton_names),

@@ -46,6 +46,7 @@ function connect(port, opts = {}) {
 		});
 		s.on(opts.tls ? 'secureConnect' : 'connect', () => {
 			s.connected = true;
+			s.socket.setNoDelay(true);
 			resolve(s);
 		});
 	});

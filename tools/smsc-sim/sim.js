@@ -875,6 +875,8 @@ function onSubmit(b, pdu) {
 }
 
 function onSession(session) {
+	/* no Nagle: a 40 ms delayed-ACK stall would show up as gateway latency */
+	session.socket.setNoDelay(true);
 	const b = { id: ++bindSeq, session, bound: false, mode: null, system_id: null,
 		pending: new Set(), remote: session.socket.remoteAddress };
 	binds.push(b);

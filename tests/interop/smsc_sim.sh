@@ -78,6 +78,17 @@ if perl -MNet::SMPP -e 1 2>/dev/null; then
 	else
 		echo "FAILED: Net::SMPP: $(cat "$tmp/perl.out")"; fail=1
 	fi
+	if perl "$here/netsmpp_ussd.pl" "$SMPP_PORT" "$CTL_PORT" >"$tmp/perl2.out" 2>&1; then
+		cat "$tmp/perl2.out"
+		sc=$(curl -s "http://127.0.0.1:$CTL_PORT/ussd/sessions?msisdn=254755000001")
+		if grep -q '"text":"Perl says bye"' <<<"$sc" && grep -q '"ends":true' <<<"$sc"; then
+			echo "ok   Net::SMPP's PSSR response shows as the final screen"
+		else
+			echo "FAILED: Net::SMPP USSD answer not seen: $sc"; fail=1
+		fi
+	else
+		echo "FAILED: Net::SMPP USSD: $(cat "$tmp/perl2.out")"; fail=1
+	fi
 else
 	echo "FAILED: Net::SMPP not installed (tools/bootstrap installs libnet-smpp-perl)"; fail=1
 fi

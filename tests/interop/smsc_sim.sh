@@ -48,7 +48,7 @@ run() { # run DESC CMD...
 
 echo "== main checks (dialect standard)"
 start_sim main --accounts '[{"system_id":"ussdgw","password":"ussdgw"},{"system_id":"other","password":"pw2"}]' \
-	--ussd-timeout-ms 1500 --mo-log "$tmp/mo.log"
+	--ussd-timeout-ms 1500 --resp-timeout-ms 1000 --mo-log "$tmp/mo.log"
 run node "$here/smsc_sim_check.js" main --port "$SMPP_PORT" --control "$CTL_PORT"
 # the MO log holds one JSON line per deliver_sm_resp, with its status
 if ! grep -q '"status":100' "$tmp/mo.log" || ! grep -q '"kind":"receipt"' "$tmp/mo.log"; then
@@ -110,7 +110,7 @@ echo "== TLS"
 if command -v openssl >/dev/null 2>&1; then
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
 		-days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1
-	start_sim tls --tls-key "$tmp/key.pem" --tls-cert "$tmp/cert.pem"
+	start_sim tls --tls-key "$tmp/key.pem" --tls-cert "$tmp/cert.pem" --enquire-link-ms 100
 	run node "$here/smsc_sim_check.js" tls --port "$SMPP_PORT" --control "$CTL_PORT"
 	kill "$SIM_PID"; wait "$SIM_PID" || true
 else

@@ -91,6 +91,7 @@ async function mainChecks() {
 	check(sc.screen.continues === true && sc.screen.ends === false && sc.screen.ussd_service_op === 2, 'screen: continues (op 2)');
 	check(sc.screen.matched_by === 'session_id' && typeof sc.screen.latency_ms === 'number', 'screen: matched by its_session_info, latency reported', sc.screen);
 	check(sc.state === 'waiting_subscriber', 'session waits for the subscriber', sc.state);
+	check(sc.screen.seq_echoed === true && sc.screen.echoed_seq === 0, 'screen: session number and sequence echoed', sc.screen);
 
 	d = await post('/ussd/reply', { session: sid, text: '1' });
 	check(d.http_status === 200, 'POST /ussd/reply accepted', d);
@@ -102,6 +103,7 @@ async function mainChecks() {
 	check(sc.status === 'screen' && sc.screen.ends && sc.screen.end_bit && sc.screen.ussd_service_op === 17 &&
 		!sc.screen.continues, 'screen: ends (op 17 + end bit)', sc.screen);
 	check(sc.state === 'ended', 'session ended', sc.state);
+	check(sc.screen.seq_echoed === true && sc.screen.echoed_seq === 1, 'screen: sequence 1 echoed on the second step', sc.screen);
 	d = await post('/ussd/reply', { session: sid, text: '2' });
 	check(d.http_status === 409, 'reply to an ended session refused', d.http_status);
 
@@ -272,6 +274,33 @@ async function mainChecks() {
 	s2.close();
 	await E.waitClose(s2);
 
+	/* a gateway that never answers deliver_sm: the MO reports no status */
+	const s4 = await E.connect(PORT, { autoAck: false });
+	r = await E.bind(s4, 'other', 'pw2');
+	check(r.command_status === 0, 'second account binds');
+	const mo4 = await post('/sms/mo', { from: '254700000001', to: '386', text: 'unanswered', system_id: 'other' });
+	check(mo4.statuses.length === 1 && mo4.statuses[0] === null, 'deliver_sm_resp never sent: status null after --resp-timeout-ms', mo4);
+	st0 = await get('/stats');
+	check(st0.deliver_sm_resp_timeouts === 1, 'GET /stats counts deliver_sm_resp timeouts', st0.deliver_sm_resp_timeouts);
+	/* malformed PDUs from the gateway do not stop the simulator */
+	const trunc = new Promise((res) => {
+		const t = setTimeout(() => res(null), 3000);
+		s4.on('submit_sm_resp', (x) => { clearTimeout(t); res(x); });
+	});
+	s4.socket.write(Buffer.from('000000140000000400000000000000aa41424344', 'hex'));
+	const tr = await trunc;
+	check(tr && tr.sequence_number === 0xaa && tr.command_status === 0x0B, 'truncated submit_sm (no destination): ESME_RINVDSTADR', tr);
+	s4.socket.write(Buffer.from('00000010000001ff0000000000000abc', 'hex'));
+	const nack = await new Promise((res) => {
+		const t = setTimeout(() => res(null), 3000);
+		s4.on('generic_nack', (x) => { clearTimeout(t); res(x); });
+	});
+	check(nack && nack.sequence_number === 0xabc && nack.command_status === 0x03, 'unknown command_id: generic_nack ESME_RINVCMDID', nack);
+	const hz = await get('/healthz');
+	check(hz.ok === true, 'simulator alive after a truncated submit_sm and an unknown command');
+	s4.close();
+	await E.waitClose(s4);
+
 	/* faults: refuse binds */
 	await post('/faults', { refuse_binds: { count: 1 } });
 	const s3 = await E.connect(PORT);
@@ -352,6 +381,13 @@ async function dialectChecks() {
 async function tlsChecks() {
 	const s = await bound({ tls: true });
 	check(s.socket.encrypted === true, 'TLS: the SMPP socket is encrypted');
+	const el = await E.nextPdu(s, (x) => x.command === 'enquire_link');
+	check(el !== null, 'the simulator sends enquire_link (--enquire-link-ms)');
+	const rw = await post('/smpp/raw', { hex: '00000010000000150000000000007777' });
+	const el2 = await E.nextPdu(s, (x) => x.command === 'enquire_link' && x.sequence_number === 0x7777);
+	check(rw.http_status === 200 && el2 !== null, 'POST /smpp/raw writes bytes to the bind', rw);
+	const st = await get('/stats');
+	check(st.enquire_link_sent >= 1 && st.enquire_link_resp_received >= 1, 'enquire_link answers counted', st.enquire_link_resp_received);
 	const d = await post('/ussd/dial', { msisdn: '254722000001', code: '*384#' });
 	const p = await E.nextPdu(s, isUssdDeliver);
 	await E.ussdAnswer(s, p, 'Secure hello', true);

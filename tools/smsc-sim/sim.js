@@ -49,6 +49,8 @@ function usage(code) {
   --early-dlr           send receipts before the submit_sm_resp
   --mt-log PATH         append + fsync every accepted MT before its submit_sm_resp
   --mo-log PATH         append every deliver_sm_resp status received
+  --resp-timeout-ms N   give up waiting for a deliver_sm_resp after N ms (default 10000)
+  --enquire-link-ms N   send enquire_link to each bound gateway every N ms (default 0 = never)
   --verbose             log PDUs to stderr
 `);
 	process.exit(code);
@@ -62,6 +64,7 @@ function parseArgs(argv) {
 		timeoutAbortOp: null, msgidFormat: 'hex', msgidPad: 0,
 		msgidStart: Math.floor(Date.now() / 1000) * 1000, dlrDelayMs: 100,
 		dlrStat: 'DELIVRD', earlyDlr: false, mtLog: null, moLog: null, verbose: false,
+		respTimeoutMs: 10000, enquireLinkMs: 0,
 	};
 	const num = (v, name) => {
 		const n = Number(v);
@@ -107,6 +110,8 @@ function parseArgs(argv) {
 		case '--early-dlr': o.earlyDlr = true; break;
 		case '--mt-log': o.mtLog = v(); break;
 		case '--mo-log': o.moLog = v(); break;
+		case '--resp-timeout-ms': o.respTimeoutMs = num(v(), a); break;
+		case '--enquire-link-ms': o.enquireLinkMs = num(v(), a); break;
 		case '--verbose': o.verbose = true; break;
 		case '-h': case '--help': usage(0); break;
 		default: die(`unknown option ${a}`);
@@ -177,7 +182,8 @@ const stats = {
 	enquire_link_answered: 0, unbinds_received: 0,
 	submit_sm: { accepted: 0, rejected: 0, unanswered: 0, ussd: 0, sms: 0 },
 	deliver_sm_resp: {}, mt_log_lines: 0, ussd_timeouts: 0, late_screens: 0,
-	receipts_sent: 0,
+	receipts_sent: 0, deliver_sm_resp_timeouts: 0, enquire_link_sent: 0,
+	enquire_link_resp_received: 0, handler_errors: 0, raw_writes: 0,
 };
 
 function countPdu(dir, pdu) {
@@ -390,10 +396,13 @@ function sendDeliver(b, fields, cb, seqOverride) {
 	if (seqOverride)
 		pdu.sequence_number = seqOverride;
 	let done = false;
+	let timer = null;
 	const once = (st) => {
 		if (done)
 			return;
 		done = true;
+		clearTimeout(timer);
+		b.pending.delete(once);
 		cb(st);
 	};
 	const ok = b.session.send(pdu, (resp) => {
@@ -411,6 +420,11 @@ function sendDeliver(b, fields, cb, seqOverride) {
 		return pdu;
 	}
 	b.pending.add(once);
+	timer = setTimeout(() => {
+		stats.deliver_sm_resp_timeouts++;
+		delete b.session._callbacks[pdu.sequence_number];
+		once(null);
+	}, opt.respTimeoutMs);
 	countPdu('out', pdu);
 	vlog('>', 'deliver_sm', pdu.sequence_number, 'bind', b.id);
 	return pdu;
@@ -594,8 +608,11 @@ function handleUssdSubmit(b, pdu, messageId) {
 		latency_ms: s.input_at ? now - s.input_at : null, late, message_id: messageId,
 		submit_sm_seq: pdu.sequence_number, bind: b.id,
 	};
-	if (its && opt.dialect === 'standard' && its.length >= 2)
+	if (its && opt.dialect === 'standard' && its.length >= 2) {
 		screen.echoed_seq = its[1] >> 1;
+		/* did the gateway echo the session number and dialogue sequence it was sent? */
+		screen.seq_echoed = found !== null && its[0] === s.net_id && (its[1] >> 1) === (s.dialog_seq & 0x7F);
+	}
 	s.screens.push(screen);
 	s.bind = b;
 	clearTimeout(s.timer);
@@ -809,6 +826,10 @@ function onBind(b, pdu, mode) {
 function onSubmit(b, pdu) {
 	if (!b.bound || b.mode === 'receiver')
 		return respond(b, pdu, ESME_RINVBNDSTS);
+	if (!pdu.destination_addr) {
+		stats.submit_sm.rejected++;
+		return respond(b, pdu, 0x0B); /* ESME_RINVDSTADR */
+	}
 	const isUssd = pdu.ussd_service_op !== undefined || pdu.service_type === 'USSD';
 	const df = faults.drop_bind;
 	if (df) {
@@ -881,43 +902,68 @@ function onSession(session) {
 		pending: new Set(), remote: session.socket.remoteAddress };
 	binds.push(b);
 	session.on('pdu', (pdu) => {
-		countPdu('in', pdu);
-		vlog('<', pdu.command, pdu.sequence_number, codec.hex8(pdu.command_status), 'bind', b.id);
-		if (pdu.isResponse())
-			return;
-		switch (pdu.command) {
-		case 'bind_transceiver': return onBind(b, pdu, 'transceiver');
-		case 'bind_transmitter': return onBind(b, pdu, 'transmitter');
-		case 'bind_receiver': return onBind(b, pdu, 'receiver');
-		case 'enquire_link':
-			stats.enquire_link_answered++;
-			return respond(b, pdu, ESME_ROK);
-		case 'unbind':
-			stats.unbinds_received++;
-			respond(b, pdu, ESME_ROK);
-			markClosed(b);
-			session.close();
-			return;
-		case 'submit_sm': return onSubmit(b, pdu);
-		case 'unknown': return respond(b, pdu, 0x03);
-		default:
-			if (!b.bound)
-				return respond(b, pdu, ESME_RINVBNDSTS);
-			return respond(b, pdu, 0x03);
+		try {
+			onPdu(b, session, pdu);
+		} catch (e) {
+			/* a malformed PDU from the gateway must not stop the simulator */
+			stats.handler_errors++;
+			vlog('handler error on', pdu.command, e.message);
+			if (!pdu.isResponse() && session.socket.writable)
+				respond(b, pdu, 0x08);
 		}
 	});
+	if (opt.enquireLinkMs) {
+		b.elTimer = setInterval(() => {
+			if (!b.bound)
+				return;
+			stats.enquire_link_sent++;
+			const el = new smpp.PDU('enquire_link');
+			countPdu('out', el);
+			session.send(el, () => {
+				stats.enquire_link_resp_received++;
+			});
+		}, opt.enquireLinkMs);
+	}
 	session.on('error', (e) => {
 		vlog('session error', b.id, e.message);
 		session.destroy();
 	});
 	session.on('close', () => {
+		clearInterval(b.elTimer);
 		markClosed(b);
 		binds = binds.filter((x) => x !== b);
-		for (const cb of b.pending)
+		for (const cb of [...b.pending])
 			cb(null);
 		b.pending.clear();
 		bump();
 	});
+}
+
+function onPdu(b, session, pdu) {
+	countPdu('in', pdu);
+	vlog('<', pdu.command, pdu.sequence_number, codec.hex8(pdu.command_status), 'bind', b.id);
+	if (pdu.isResponse())
+		return;
+	switch (pdu.command) {
+	case 'bind_transceiver': return onBind(b, pdu, 'transceiver');
+	case 'bind_transmitter': return onBind(b, pdu, 'transmitter');
+	case 'bind_receiver': return onBind(b, pdu, 'receiver');
+	case 'enquire_link':
+		stats.enquire_link_answered++;
+		return respond(b, pdu, ESME_ROK);
+	case 'unbind':
+		stats.unbinds_received++;
+		respond(b, pdu, ESME_ROK);
+		markClosed(b);
+		session.close();
+		return;
+	case 'submit_sm': return onSubmit(b, pdu);
+	case 'unknown': return respond(b, pdu, 0x03);
+	default:
+		if (!b.bound)
+			return respond(b, pdu, ESME_RINVBNDSTS);
+		return respond(b, pdu, 0x03);
+	}
 }
 
 function markClosed(b) {
@@ -1044,6 +1090,18 @@ async function route(method, url, body) {
 		const n = Number(q.min || 0);
 		await waitFor(() => binds.filter((b) => b.bound).length >= n, waitMs);
 		return [200, { binds: bindsView() }];
+	}
+	case 'POST /smpp/raw': {
+		/* raw bytes to a bound gateway, for robustness tests of its decoder */
+		const hex = String(body.hex || '');
+		if (!/^([0-9a-fA-F]{2})+$/.test(hex) || hex.length > 2 * 65536)
+			return [400, { error: 'hex: an even number of hex digits, at most 64 KiB' }];
+		const b = binds.find((x) => x.bound && (!body.system_id || x.system_id === body.system_id));
+		if (!b)
+			return [409, { error: 'no_bind' }];
+		b.session.socket.write(Buffer.from(hex, 'hex'));
+		stats.raw_writes++;
+		return [200, { bind: b.id, bytes: hex.length / 2 }];
 	}
 	case 'GET /healthz': return [200, { ok: true }];
 	default: return [404, { error: `no route ${key}` }];

@@ -106,6 +106,10 @@ async function mainChecks() {
 	check(sc.screen.seq_echoed === true && sc.screen.echoed_seq === 1, 'screen: sequence 1 echoed on the second step', sc.screen);
 	d = await post('/ussd/reply', { session: sid, text: '2' });
 	check(d.http_status === 409, 'reply to an ended session refused', d.http_status);
+	await E.ussdAnswer(s, p, 'Your balance is 100', true);
+	sc = await get(`/ussd/screen?session=${sid}&wait_ms=3000&after=2`);
+	check(sc.screen && sc.screen.after_end === true && sc.screens === 3 && sc.state === 'ended',
+		'a repeated final answer stays with the ended dialog (after_end)', sc.screen);
 
 	/* USSD: re-send shapes */
 	d = await post('/ussd/dial', { msisdn: '254700000002', code: '*384*1#' });

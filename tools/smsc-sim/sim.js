@@ -181,7 +181,7 @@ const stats = {
 	binds: { accepted: 0, refused: 0, active: 0, closed: 0 },
 	enquire_link_answered: 0, unbinds_received: 0,
 	submit_sm: { accepted: 0, rejected: 0, unanswered: 0, ussd: 0, sms: 0 },
-	deliver_sm_resp: {}, mt_log_lines: 0, ussd_timeouts: 0, late_screens: 0,
+	deliver_sm_resp: {}, mt_log_lines: 0, ussd_timeouts: 0, late_screens: 0, screens_after_end: 0,
 	receipts_sent: 0, deliver_sm_resp_timeouts: 0, enquire_link_sent: 0,
 	enquire_link_resp_received: 0, handler_errors: 0, raw_writes: 0,
 };
@@ -497,6 +497,8 @@ async function ussdResend(body) {
 	if (!s || !s.last_deliver)
 		return [404, { error: 'no such session or nothing sent yet' }];
 	const mode = String(body.mode || 'same_seq');
+	if (!['same_seq', 'new_seq', 'after_rebind'].includes(mode))
+		return [400, { error: 'mode: same_seq | new_seq | after_rebind' }];
 	const fields = s.last_deliver.fields;
 	s.ended = false;
 	if (mode === 'same_seq') {
@@ -585,7 +587,9 @@ function handleUssdSubmit(b, pdu, messageId) {
 	const { s: found, by } = matchSession(pdu);
 	let s = found;
 	const now = Date.now();
-	if (!s || (s.ended && s.state !== 'timeout')) {
+	/* a second final answer to a finished dialog stays with that dialog */
+	const afterEnd = !!s && s.state === 'ended' && by === 'session_id' && ends;
+	if (!s || (s.ended && s.state !== 'timeout' && !afterEnd)) {
 		/* network-initiated push (USSR / USSN) */
 		s = {
 			id: 's' + (++sessionSeq), msisdn: pdu.destination_addr, code: pdu.source_addr,
@@ -605,7 +609,7 @@ function handleUssdSubmit(b, pdu, messageId) {
 		ends, end_bit: endBit, its_session_info: its ? its.toString('hex') : null,
 		user_message_reference: pdu.user_message_reference === undefined ? null : pdu.user_message_reference,
 		matched_by: by || 'new', service_type: pdu.service_type, source_addr: pdu.source_addr,
-		latency_ms: s.input_at ? now - s.input_at : null, late, message_id: messageId,
+		latency_ms: s.input_at ? now - s.input_at : null, late, after_end: afterEnd, message_id: messageId,
 		submit_sm_seq: pdu.sequence_number, bind: b.id,
 	};
 	if (its && opt.dialect === 'standard' && its.length >= 2) {
@@ -619,6 +623,8 @@ function handleUssdSubmit(b, pdu, messageId) {
 	if (late) {
 		s.late_screens++;
 		stats.late_screens++;
+	} else if (afterEnd) {
+		stats.screens_after_end++;
 	} else if (ends) {
 		s.state = 'ended';
 		s.ended = true;
@@ -748,7 +754,8 @@ function scheduleReceipt(b, pdu, messageId, text) {
 	const delay = faults.dlr_delay_ms !== null ? faults.dlr_delay_ms : opt.dlrDelayMs;
 	const early = faults.early_dlr !== null ? faults.early_dlr : opt.earlyDlr;
 	const send = () => {
-		const rx = b.bound && canReceive(b) ? b : pickRx();
+		/* receipts go back to the account that submitted */
+		const rx = b.bound && canReceive(b) ? b : pickRx(b.system_id);
 		if (!rx)
 			return;
 		const err = faults.dlr_err || 0;

@@ -182,7 +182,7 @@ const stats = {
 	enquire_link_answered: 0, unbinds_received: 0,
 	submit_sm: { accepted: 0, rejected: 0, unanswered: 0, ussd: 0, sms: 0 },
 	deliver_sm_resp: {}, mt_log_lines: 0, ussd_timeouts: 0, late_screens: 0, screens_after_end: 0,
-	receipts_sent: 0, deliver_sm_resp_timeouts: 0, enquire_link_sent: 0,
+	receipts_sent: 0, deliver_sm_resp_timeouts: 0, mt_log_fsyncs: 0, enquire_link_sent: 0,
 	enquire_link_resp_received: 0, handler_errors: 0, raw_writes: 0,
 };
 
@@ -866,8 +866,7 @@ function onSubmit(b, pdu) {
 	const messageId = newMessageId();
 	const raw = pdu.message_payload && pdu.message_payload.length ? pdu.message_payload : pdu.short_message;
 	const textGuess = codec.decodeText(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0), pdu.data_coding).text;
-	if (mtFd !== null) {
-		appendLine(mtFd, {
+	const logLine = mtFd === null ? null : {
 			ts: new Date().toISOString(), message_id: messageId, system_id: b.system_id,
 			seq: pdu.sequence_number, kind: isUssd ? 'ussd' : 'sms', service_type: pdu.service_type,
 			source_addr: pdu.source_addr, destination_addr: pdu.destination_addr,
@@ -876,9 +875,7 @@ function onSubmit(b, pdu) {
 			ussd_service_op: pdu.ussd_service_op === undefined ? null : pdu.ussd_service_op,
 			its_session_info: Buffer.isBuffer(pdu.its_session_info) ? pdu.its_session_info.toString('hex') : null,
 			short_message_hex: Buffer.isBuffer(raw) ? raw.toString('hex') : '',
-		});
-		stats.mt_log_lines++;
-	}
+	};
 	stats.submit_sm.accepted++;
 	if (isUssd) {
 		stats.submit_sm.ussd++;
@@ -891,15 +888,54 @@ function onSubmit(b, pdu) {
 	let delay = 0;
 	if (faults.delay_ms && (faults.delay_count === null || faults.delay_count-- > 0))
 		delay = faults.delay_ms;
-	if (delay) {
-		setTimeout(() => respond(b, pdu, ESME_ROK, { message_id: messageId }), delay);
-		return;
+	const ack = () => {
+		if (!b.session.socket.writable)
+			return;
+		if (delay) {
+			setTimeout(() => respond(b, pdu, ESME_ROK, { message_id: messageId }), delay);
+			return;
+		}
+		respond(b, pdu, ESME_ROK, { message_id: messageId });
+		if (faults.crash_after_resp !== null && --faults.crash_after_resp <= 0) {
+			/* a crash right after an acknowledgement, for loss tests */
+			process.kill(process.pid, 'SIGKILL');
+		}
+	};
+	if (logLine)
+		mtLogThenAck(logLine, ack);
+	else
+		ack();
+}
+
+/*
+ * Group commit of the MT log: the lines of every submit_sm that arrived in
+ * this turn of the event loop are written with one fsync, and only then are
+ * their submit_sm_resp sent.
+ */
+const mtBatch = { lines: [], acks: [], scheduled: false };
+function mtLogThenAck(obj, ack) {
+	mtBatch.lines.push(JSON.stringify(obj) + '\n');
+	mtBatch.acks.push(ack);
+	if (!mtBatch.scheduled) {
+		mtBatch.scheduled = true;
+		setImmediate(mtFlush);
 	}
-	respond(b, pdu, ESME_ROK, { message_id: messageId });
-	if (faults.crash_after_resp !== null && --faults.crash_after_resp <= 0) {
-		/* a crash right after an acknowledgement, for loss tests */
-		process.kill(process.pid, 'SIGKILL');
-	}
+}
+
+function mtFlush() {
+	const lines = mtBatch.lines, acks = mtBatch.acks;
+	mtBatch.lines = [];
+	mtBatch.acks = [];
+	mtBatch.scheduled = false;
+	const buf = Buffer.from(lines.join(''));
+	let off = 0;
+	while (off < buf.length)
+		off += fs.writeSync(mtFd, buf, off, buf.length - off);
+	fs.fsyncSync(mtFd);
+	stats.mt_log_lines += lines.length;
+	stats.mt_log_fsyncs++;
+	for (const a of acks)
+		a();
 }
 
 function onSession(session) {

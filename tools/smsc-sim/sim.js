@@ -405,7 +405,7 @@ function sendDeliver(b, fields, cb, seqOverride) {
 		b.pending.delete(once);
 		cb(st);
 	};
-	const ok = b.session.send(pdu, (resp) => {
+	const onResp = (resp) => {
 		const st = resp.command_status;
 		stats.deliver_sm_resp[codec.hex8(st)] = (stats.deliver_sm_resp[codec.hex8(st)] || 0) + 1;
 		if (moFd !== null) {
@@ -414,7 +414,8 @@ function sendDeliver(b, fields, cb, seqOverride) {
 				source_addr: fields.source_addr, status: st });
 		}
 		once(st);
-	});
+	};
+	const ok = b.session.send(pdu, onResp);
 	if (!ok) {
 		once(null);
 		return pdu;
@@ -422,7 +423,9 @@ function sendDeliver(b, fields, cb, seqOverride) {
 	b.pending.add(once);
 	timer = setTimeout(() => {
 		stats.deliver_sm_resp_timeouts++;
-		delete b.session._callbacks[pdu.sequence_number];
+		/* a same_seq resend may have taken over this sequence number */
+		if (b.session._callbacks[pdu.sequence_number] === onResp)
+			delete b.session._callbacks[pdu.sequence_number];
 		once(null);
 	}, opt.respTimeoutMs);
 	countPdu('out', pdu);
@@ -469,7 +472,7 @@ function ussdDial(body) {
 		input_mark: 0, input_at: 0, deliver_resp_status: null, deliver_resp: [],
 		late_screens: 0, timer: null, bind: null, last_deliver: null,
 	};
-	sessions.set(s.id, s);
+	addSession(s);
 	const pdu = deliverSessionStep(s, b, ussdDeliverFields(s, USSD_OP.PSSR_IND, code, true));
 	return [200, { session: s.id, net_id: s.net_id, deliver_sm_seq: pdu.sequence_number, bind: b.id }];
 }
@@ -600,7 +603,7 @@ function handleUssdSubmit(b, pdu, messageId) {
 		};
 		if (opt.dialect === 'packed' && its && its.length >= 2)
 			s.net_id = its.readUInt16BE(0) >> 1;
-		sessions.set(s.id, s);
+		addSession(s);
 	}
 	const late = s.state === 'timeout';
 	const screen = {
@@ -636,14 +639,31 @@ function handleUssdSubmit(b, pdu, messageId) {
 
 /* ------------------------------------------------------------------- SMS */
 
-const mts = [];                 /* reassembled MT messages, cursor = index + 1 */
+const MT_KEEP = 10000;           /* MTs kept for GET /sms/mt */
+const REASM_MAX_AGE_MS = 600000; /* incomplete concatenations dropped after */
+const SESSIONS_KEEP = 5000;      /* finished USSD sessions kept */
+const mts = [];                  /* reassembled MT messages, oldest first */
+let mtCursor = 0;
 const reasm = new Map();
-const mtByMessageId = new Map();
 
 function storeMt(entry) {
-	entry.cursor = mts.length + 1;
+	entry.cursor = ++mtCursor;
 	mts.push(entry);
+	if (mts.length > MT_KEEP)
+		mts.shift();
 	bump();
+}
+
+function addSession(s) {
+	sessions.set(s.id, s);
+	if (sessions.size <= SESSIONS_KEEP)
+		return;
+	for (const [id, o] of sessions) {
+		if (sessions.size <= SESSIONS_KEEP)
+			break;
+		if (o.ended)
+			sessions.delete(id);
+	}
 }
 
 function handleSmsSubmit(b, pdu, messageId) {
@@ -675,6 +695,9 @@ function handleSmsSubmit(b, pdu, messageId) {
 	const key = `${pdu.source_addr}|${pdu.destination_addr}|${concat.ref}|${concat.total}`;
 	let r = reasm.get(key);
 	if (!r) {
+		for (const [k, o] of reasm)
+			if (Date.now() - o.first > REASM_MAX_AGE_MS)
+				reasm.delete(k);
 		r = { parts: new Map(), ids: new Map(), first: Date.now() };
 		reasm.set(key, r);
 	}
@@ -699,7 +722,7 @@ async function smsMt(q) {
 		return r.length ? r : null;
 	};
 	const r = (await waitFor(pick, waitMs)) || [];
-	return [200, { messages: r, next: mts.length, pending_parts: reasm.size }];
+	return [200, { messages: r, next: mtCursor, pending_parts: reasm.size }];
 }
 
 async function smsMo(body) {

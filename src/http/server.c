@@ -781,6 +781,8 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem opts[16];
 	size_t n = 0;
+	/* The logger goes first so MHD reports option errors through it. */
+	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
 					    cfg->conn_limit ? cfg->conn_limit : 256, NULL};
@@ -791,7 +793,6 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
 					    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
 					    srv};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv};
 	if (srv->tls_cert) {
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};

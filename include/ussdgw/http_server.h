@@ -137,6 +137,13 @@ void http_req_set_data(struct http_req *req, void *data, void (*free_fn)(void *)
 void *http_req_data(const struct http_req *req);
 
 /**
+ * Have @p fn(@p p) run when the request ends (after the user data is freed;
+ * in reverse order of registration). Used for documents that borrowed
+ * strings point into. @return 0 or GW_ENOMEM (then @p fn(@p p) ran already).
+ */
+int http_req_defer_free(struct http_req *req, void *p, void (*fn)(void *));
+
+/**
  * Add a response header for the coming reply (copied). @return 0 or GW_ENOMEM.
  */
 int http_reply_header(struct http_req *req, const char *name, const char *value);

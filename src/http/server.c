@@ -56,6 +56,12 @@ struct reply_hdr {
 	struct reply_hdr *next;
 };
 
+struct deferred_free {
+	void *p;
+	void (*fn)(void *);
+	struct deferred_free *next;
+};
+
 struct http_server {
 	struct ev_loop *loop;
 	struct MHD_Daemon *mhd;
@@ -98,6 +104,7 @@ struct http_req {
 	void *abort_cls;
 	void *data;
 	void (*data_free)(void *);
+	struct deferred_free *deferred;
 	ev_timer deadline;
 	uint64_t start_ns;
 	char remote[INET6_ADDRSTRLEN];
@@ -440,6 +447,20 @@ void *http_req_data(const struct http_req *req)
 	return req->data;
 }
 
+int http_req_defer_free(struct http_req *req, void *p, void (*fn)(void *))
+{
+	struct deferred_free *d = malloc(sizeof(*d));
+	if (!d) {
+		fn(p);
+		return GW_ENOMEM;
+	}
+	d->p = p;
+	d->fn = fn;
+	d->next = req->deferred;
+	req->deferred = d;
+	return 0;
+}
+
 static void req_abort(struct http_req *req)
 {
 	if (req->answered)
@@ -505,6 +526,12 @@ static void req_free(struct http_req *req)
 		MHD_destroy_response(req->resp);
 	if (req->data && req->data_free)
 		req->data_free(req->data);
+	while (req->deferred) {
+		struct deferred_free *d = req->deferred;
+		req->deferred = d->next;
+		d->fn(d->p);
+		free(d);
+	}
 	while (req->hdrs) {
 		struct reply_hdr *h = req->hdrs;
 		req->hdrs = h->next;

@@ -35,7 +35,7 @@ struct raw_conn {
 	size_t body_len;
 };
 
-static void raw_finish(struct raw_conn *c, bool failed)
+static inline void raw_finish(struct raw_conn *c, bool failed)
 {
 	ev_io_stop(c->loop, &c->w);
 	ev_timer_stop(c->loop, &c->guard);
@@ -52,7 +52,7 @@ static void raw_finish(struct raw_conn *c, bool failed)
 	ev_break(c->loop, EVBREAK_ONE);
 }
 
-static void raw_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+static inline void raw_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct raw_conn *c = w->data;
 	if (revents & EV_WRITE) {
@@ -85,13 +85,13 @@ static void raw_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	raw_finish(c, false);
 }
 
-static void raw_guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static inline void raw_guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	raw_finish(w->data, true);
 }
 
 /* Connect to 127.0.0.1:@p port and start sending @p req (copied). */
-static struct raw_conn *raw_start(struct ev_loop *loop, uint16_t port, const char *req, size_t len)
+static inline struct raw_conn *raw_start(struct ev_loop *loop, uint16_t port, const char *req, size_t len)
 {
 	struct raw_conn *c = calloc(1, sizeof(*c));
 	c->loop = loop;
@@ -117,13 +117,13 @@ static struct raw_conn *raw_start(struct ev_loop *loop, uint16_t port, const cha
 }
 
 /* Run the loop until the response is complete (server closed). */
-static void raw_wait(struct raw_conn *c)
+static inline void raw_wait(struct raw_conn *c)
 {
 	while (!c->done)
 		ev_run(c->loop, 0);
 }
 
-static struct raw_conn *raw_exchange(struct ev_loop *loop, uint16_t port, const char *req)
+static inline struct raw_conn *raw_exchange(struct ev_loop *loop, uint16_t port, const char *req)
 {
 	struct raw_conn *c = raw_start(loop, port, req, strlen(req));
 	raw_wait(c);
@@ -131,7 +131,7 @@ static struct raw_conn *raw_exchange(struct ev_loop *loop, uint16_t port, const 
 }
 
 /* Value of response header @p name (copied into @p buf), or NULL. */
-static const char *raw_header(const struct raw_conn *c, const char *name, char *buf, size_t n)
+static inline const char *raw_header(const struct raw_conn *c, const char *name, char *buf, size_t n)
 {
 	if (!c->in)
 		return NULL;
@@ -151,7 +151,7 @@ static const char *raw_header(const struct raw_conn *c, const char *name, char *
 	return NULL;
 }
 
-static void raw_free(struct raw_conn *c)
+static inline void raw_free(struct raw_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);

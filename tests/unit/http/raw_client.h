@@ -73,6 +73,7 @@ static inline void raw_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->in_cap - c->in_len < 4097) {
 		c->in_cap = c->in_cap * 2 + 8192;
 		c->in = realloc(c->in, c->in_cap);
+		c->in[c->in_len] = '\0';
 	}
 	ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1, 0);
 	if (n > 0) {

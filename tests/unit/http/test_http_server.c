@@ -287,6 +287,24 @@ static void test_async_answer(void **state)
 	raw_free(c);
 }
 
+static void test_keep_alive_after_async(void **state)
+{
+	struct fx *f = *state;
+	/* Two requests on one connection, the first answered later: the
+	 * resumed connection must go on to serve the second. */
+	const char *two = "GET /async/k1 HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "GET /items/1/parts/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	struct raw_conn *c = raw_exchange(f->loop, f->port, two);
+	assert_false(c->failed);
+	assert_int_equal(c->status, 202);
+	const char *second = strstr(c->in + 1, "HTTP/1.1 200");
+	assert_non_null(second);
+	assert_non_null(strstr(c->in, "later:k1"));
+	assert_non_null(strstr(second, "\"part\":\"2\""));
+	assert_true(strstr(c->in, "later:k1") < second);
+	raw_free(c);
+}
+
 static void test_handler_deadline(void **state)
 {
 	struct fx *f = *state;
@@ -497,6 +515,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_404_405, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_and_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_alive_after_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handler_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readyz, setup, teardown),

@@ -84,6 +84,15 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
  */
 void http_server_free(struct http_server *srv);
 
+/**
+ * Stop accepting new connections (close the listen socket); connections
+ * already open are served to the end. For draining at shutdown.
+ */
+void http_server_quiesce(struct http_server *srv);
+
+/** @return the number of open connections (suspended ones included). */
+unsigned http_server_connections(const struct http_server *srv);
+
 /** @return the TCP port the listener is bound to (the chosen one for port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 /** @return the listener's name (as configured). */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <jansson.h>
@@ -898,6 +899,21 @@ void http_server_free(struct http_server *srv)
 	free(srv->tls_key);
 	free(srv->name);
 	free(srv);
+}
+
+void http_server_quiesce(struct http_server *srv)
+{
+	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	srv_kick(srv);
+}
+
+unsigned http_server_connections(const struct http_server *srv)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
 }
 
 uint16_t http_server_port(const struct http_server *srv)

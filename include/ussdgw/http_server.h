@@ -163,8 +163,8 @@ int http_reply_header(struct http_req *req, const char *name, const char *value)
  * from any loop callback, exactly once.
  * @return 0, GW_EEXIST if already answered, GW_ENOMEM.
  */
-int http_reply(struct http_req *req, unsigned status, const char *content_type,
-	       const void *body, size_t len);
+int http_reply(struct http_req *req, unsigned status, const char *content_type, const void *body,
+	       size_t len);
 
 /** Answer with a malloc'd @p body whose ownership passes to the server. */
 int http_reply_take(struct http_req *req, unsigned status, const char *content_type, char *body,

@@ -113,7 +113,8 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 		sc->io.data = sc;
 		curl_multi_assign(c->multi, s, sc);
 	}
-	int events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	int events =
+	    ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 	ev_io_stop(c->loop, &sc->io);
 	ev_io_set(&sc->io, s, events);
 	ev_io_start(c->loop, &sc->io);
@@ -521,8 +522,9 @@ struct http_call *http_client_request(struct http_client *c, const struct http_r
 			curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 			curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 		} else {
-			LOGP(DHTTP, LOG_NOTICE,
-			     "http client: TLS verification stays on (not loopback or not allowed)");
+			LOGP(
+			    DHTTP, LOG_NOTICE,
+			    "http client: TLS verification stays on (not loopback or not allowed)");
 		}
 	}
 	if (strcmp(method, "GET") == 0) {

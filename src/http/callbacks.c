@@ -106,7 +106,8 @@ static void dispatch(struct http_req *req, void *cls)
 int http_callbacks_mount(struct http_server *srv)
 {
 	int rc;
-	if ((rc = http_server_route(srv, "POST", "/callbacks/{provider}/{token}", dispatch, NULL)) ||
+	if ((rc =
+		 http_server_route(srv, "POST", "/callbacks/{provider}/{token}", dispatch, NULL)) ||
 	    (rc = http_server_route(srv, "GET", "/callbacks/{provider}/{token}", dispatch, NULL)))
 		return rc;
 	return 0;

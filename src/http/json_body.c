@@ -15,7 +15,7 @@
 #include "ussdgw/http_server.h"
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
 {
 	if (!err || !errsz)
@@ -63,8 +63,8 @@ static const struct http_json_spec *spec_find(const struct http_json_spec *spec,
 
 /* Field paths in messages are built from spec names only, never from the
  * client's keys or values. */
-static int check_object(json_t *obj, const struct http_json_spec *spec, const char *path,
-			char *err, size_t errsz)
+static int check_object(json_t *obj, const struct http_json_spec *spec, const char *path, char *err,
+			size_t errsz)
 {
 	const char *key;
 	json_t *v;
@@ -110,7 +110,8 @@ static int check_object(json_t *obj, const struct http_json_spec *spec, const ch
 			}
 			if (!json_is_integer(v)) {
 				set_err(err, errsz, "%s must be an integer%s", fpath,
-					s->type == HTTP_JSON_T_AMOUNT ? " number of minor units" : "");
+					s->type == HTTP_JSON_T_AMOUNT ? " number of minor units"
+								      : "");
 				return GW_EINVAL;
 			}
 			json_int_t n = json_integer_value(v);
@@ -157,8 +158,7 @@ static int check_object(json_t *obj, const struct http_json_spec *spec, const ch
 }
 
 int http_json_parse(const char *buf, size_t len, const struct http_json_spec *spec,
-		    const struct http_json_limits *lim, json_t **root_out, char *err,
-		    size_t errsz)
+		    const struct http_json_limits *lim, json_t **root_out, char *err, size_t errsz)
 {
 	size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : 64 * 1024;
 	unsigned max_depth = lim && lim->max_depth ? lim->max_depth : 8;

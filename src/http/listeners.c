@@ -35,13 +35,13 @@ static int start_listener(struct gw_node *node, void **state, const char *which,
 		return 0;
 	}
 	struct http_server_config hc = {
-		.name = which,
-		.bind_addr = cfg_str(o, "address"),
-		.port = (uint16_t)cfg_int(o, "port"),
-		.conn_limit = (unsigned)cfg_int(o, "max_connections"),
-		.per_ip_limit = (unsigned)cfg_int(o, "per_ip_connections"),
-		.conn_timeout_s = (unsigned)cfg_int(o, "timeout_s"),
-		.body_limit = (size_t)cfg_int(o, "body_limit"),
+	    .name = which,
+	    .bind_addr = cfg_str(o, "address"),
+	    .port = (uint16_t)cfg_int(o, "port"),
+	    .conn_limit = (unsigned)cfg_int(o, "max_connections"),
+	    .per_ip_limit = (unsigned)cfg_int(o, "per_ip_connections"),
+	    .conn_timeout_s = (unsigned)cfg_int(o, "timeout_s"),
+	    .body_limit = (size_t)cfg_int(o, "body_limit"),
 	};
 	int err;
 	l->srv = http_server_new(node->loop, &hc, &err);
@@ -101,16 +101,16 @@ static void listener_stop(struct gw_node *node, void *state)
 }
 
 const struct gw_service http_admin_service = {
-	.name = "http-admin",
-	.start = admin_start,
-	.stop = listener_stop,
+    .name = "http-admin",
+    .start = admin_start,
+    .stop = listener_stop,
 };
 
 const struct gw_service http_public_service = {
-	.name = "http-public",
-	.start = public_start,
-	.drain = public_drain,
-	.stop = listener_stop,
+    .name = "http-public",
+    .start = public_start,
+    .drain = public_drain,
+    .stop = listener_stop,
 };
 
 struct http_server *http_listener(const char *name)

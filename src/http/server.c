@@ -226,8 +226,8 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
 	char labels[512];
 	snprintf(labels, sizeof(labels), "listener=\"%s\",route=\"%s\"", srv->name, pattern);
 	r->latency = metrics_histogram("gw_http_request_duration_seconds",
-				       "Time from request headers to response completion",
-				       labels, metrics_latency_buckets, metrics_latency_buckets_n);
+				       "Time from request headers to response completion", labels,
+				       metrics_latency_buckets, metrics_latency_buckets_n);
 	r->fn = fn;
 	r->cls = cls;
 	*srv->routes_tail = r;
@@ -284,8 +284,8 @@ static void req_unlink_pending(struct http_req *req)
 	req->prev = req->next = NULL;
 }
 
-static int reply_common(struct http_req *req, unsigned status, const char *content_type,
-			char *body, size_t len)
+static int reply_common(struct http_req *req, unsigned status, const char *content_type, char *body,
+			size_t len)
 {
 	if (req->answered) {
 		free(body);
@@ -295,7 +295,8 @@ static int reply_common(struct http_req *req, unsigned status, const char *conte
 	if (body)
 		resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
 	else
-		resp = MHD_create_response_from_buffer(0, (void *)empty_body, MHD_RESPMEM_PERSISTENT);
+		resp =
+		    MHD_create_response_from_buffer(0, (void *)empty_body, MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(body);
 		return GW_ENOMEM;
@@ -504,12 +505,13 @@ static struct http_req *req_new(struct http_server *srv, struct MHD_Connection *
 	ev_timer_init(&req->deadline, req_deadline_cb, srv->handler_timeout_ms / 1000.0, 0.);
 	req->deadline.data = req;
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	snprintf(req->remote, sizeof(req->remote), "?");
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			inet_ntop(AF_INET,
+				  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
 				  req->remote, sizeof(req->remote));
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
@@ -585,14 +587,23 @@ static void route_request(struct http_req *req)
 
 static bool content_length_over(struct http_req *req)
 {
-	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (!cl)
 		return false;
 	errno = 0;
 	char *end;
 	unsigned long long v = strtoull(cl, &end, 10);
 	return errno == ERANGE || v > req->srv->body_limit;
+}
+
+static bool body_expected(struct http_req *req)
+{
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return te || (cl && strcmp(cl, "0") != 0);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -613,9 +624,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			snprintf(d, sizeof(d), "the body limit is %zu bytes", srv->body_limit);
 			http_problem(req, GW_EMSGSIZE, d);
 		}
-		if (req->resp)
+		/* An early answer makes MHD drop the rest of the request and close
+		 * the connection: worth it only when a body is on its way. */
+		if (req->resp && body_expected(req))
 			return queue_reply(req);
-		return req->route ? MHD_YES : MHD_NO;
+		return req->route || req->resp ? MHD_YES : MHD_NO;
 	}
 
 	if (*upload_data_size) {
@@ -682,8 +695,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static const char *method_label(const char *m)
 {
-	static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
-					    "OPTIONS"};
+	static const char *const known[] = {"GET",   "POST", "PUT",    "DELETE",
+					    "PATCH", "HEAD", "OPTIONS"};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strcmp(m, known[i]) == 0)
 			return known[i];
@@ -703,11 +716,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	const char *route = req->route ? req->route->pattern : "unmatched";
 	unsigned status = req->answered ? req->status : 0;
 	char labels[512];
-	snprintf(labels, sizeof(labels),
-		 "listener=\"%s\",route=\"%s\",method=\"%s\",status=\"%u\"", srv->name, route,
-		 method_label(req->method), status);
-	metric_inc(metrics_counter("gw_http_requests_total", "HTTP requests by route and status",
-				   labels));
+	snprintf(labels, sizeof(labels), "listener=\"%s\",route=\"%s\",method=\"%s\",status=\"%u\"",
+		 srv->name, route, method_label(req->method), status);
+	metric_inc(
+	    metrics_counter("gw_http_requests_total", "HTTP requests by route and status", labels));
 	metric_observe(req->route ? req->route->latency : srv->unmatched_latency, secs);
 	/* The access log names the route pattern, never the raw path or query:
 	 * paths carry callback tokens. An unmatched path shows its first
@@ -720,14 +732,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		snprintf(shown, sizeof(shown), "/%.*s%s", (int)(first > 32 ? 32 : first),
 			 req->path + (req->path[0] == '/'), req->nsegs > 1 ? "/..." : "");
 	}
-	LOGP(DHTTP, LOG_DEBUG, "%s: %s %.16s %s -> %u %.3f ms%s", srv->name, req->remote,
-	     req->method, shown, status, secs * 1e3,
+	LOGP(DHTTP, LOG_DEBUG, "%s: %s %s %s -> %u %.3f ms%s", srv->name, req->remote,
+	     method_label(req->method), shown, status, secs * 1e3,
 	     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	req_free(req);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	struct http_server *srv = cls;
@@ -741,8 +753,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- lifecycle ------------------------------------------------------- */
 
-static int parse_bind(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-		      bool *is_v6)
+static int parse_bind(const char *addr, uint16_t port, struct sockaddr_storage *ss, bool *is_v6)
 {
 	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -800,9 +811,8 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
 	char labels[256];
 	snprintf(labels, sizeof(labels), "listener=\"%s\",route=\"unmatched\"", srv->name);
 	srv->unmatched_latency = metrics_histogram(
-		"gw_http_request_duration_seconds",
-		"Time from request headers to response completion", labels,
-		metrics_latency_buckets, metrics_latency_buckets_n);
+	    "gw_http_request_duration_seconds", "Time from request headers to response completion",
+	    labels, metrics_latency_buckets, metrics_latency_buckets_n);
 
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (v6)
@@ -821,29 +831,29 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
 						    cfg->per_ip_limit, NULL};
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
 					    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30, NULL};
-	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed,
-					    srv};
+	opts[n++] =
+	    (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv};
 	if (srv->tls_cert) {
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
 	}
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-	srv->mhd = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, srv,
-				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	srv->mhd = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_ARRAY,
+				    opts, MHD_OPTION_END);
 	if (!srv->mhd) {
 		*err = GW_EIO;
-		LOGP(DHTTP, LOG_ERROR, "%s: cannot listen on %s port %u", srv->name,
-		     cfg->bind_addr, cfg->port);
+		LOGP(DHTTP, LOG_ERROR, "%s: cannot listen on %s port %u", srv->name, cfg->bind_addr,
+		     cfg->port);
 		goto fail;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_LISTEN_FD);
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
 	if (di && getsockname(di->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
-		srv->port = ntohs(bound.ss_family == AF_INET6
-					  ? ((struct sockaddr_in6 *)&bound)->sin6_port
-					  : ((struct sockaddr_in *)&bound)->sin_port);
+		srv->port =
+		    ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+						      : ((struct sockaddr_in *)&bound)->sin_port);
 	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!di) {
 		*err = GW_EIO;
@@ -855,8 +865,8 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_serv
 	ev_init(&srv->timer, srv_timer_cb);
 	srv->timer.data = srv;
 	srv_schedule(srv);
-	LOGP(DHTTP, LOG_INFO, "%s: listening on %s port %u%s", srv->name, cfg->bind_addr,
-	     srv->port, srv->tls_cert ? " (TLS)" : "");
+	LOGP(DHTTP, LOG_INFO, "%s: listening on %s port %u%s", srv->name, cfg->bind_addr, srv->port,
+	     srv->tls_cert ? " (TLS)" : "");
 	*err = 0;
 	return srv;
 fail:
@@ -912,7 +922,7 @@ void http_server_quiesce(struct http_server *srv)
 unsigned http_server_connections(const struct http_server *srv)
 {
 	const union MHD_DaemonInfo *di =
-		MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	    MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	return di ? di->num_connections : 0;
 }
 

@@ -18,20 +18,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool urgent = false, note_present = false;
 	json_t *extra = NULL;
 	struct http_json_spec meta[] = {
-		HTTP_JSON_STRING("ref", &ref, 16),
-		HTTP_JSON_BOOL("urgent", &urgent),
-		HTTP_JSON_END,
+	    HTTP_JSON_STRING("ref", &ref, 16),
+	    HTTP_JSON_BOOL("urgent", &urgent),
+	    HTTP_JSON_END,
 	};
 	meta[1].optional = true;
 	struct http_json_spec spec[] = {
-		HTTP_JSON_STRING("msisdn", &msisdn, 15),
-		HTTP_JSON_AMOUNT("amount", &amount),
-		HTTP_JSON_CURRENCY("currency", currency),
-		HTTP_JSON_STRING("note", &note, 0),
-		HTTP_JSON_OBJECT("meta", meta),
-		HTTP_JSON_ANY("extra", &extra),
-		HTTP_JSON_INT("retries", &retries, 0, 5),
-		HTTP_JSON_END,
+	    HTTP_JSON_STRING("msisdn", &msisdn, 15),  HTTP_JSON_AMOUNT("amount", &amount),
+	    HTTP_JSON_CURRENCY("currency", currency), HTTP_JSON_STRING("note", &note, 0),
+	    HTTP_JSON_OBJECT("meta", meta),	      HTTP_JSON_ANY("extra", &extra),
+	    HTTP_JSON_INT("retries", &retries, 0, 5), HTTP_JSON_END,
 	};
 	for (size_t i = 3; i < 7; i++)
 		spec[i].optional = true;
@@ -46,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0) {
 			/* Everything the spec promised must hold on success. */
 			if (!root || !msisdn || strlen(msisdn) > 15 || amount < 0 ||
-			    strlen(currency) != 3 || (note_present && !note) ||
-			    retries < 0 || retries > 5)
+			    strlen(currency) != 3 || (note_present && !note) || retries < 0 ||
+			    retries > 5)
 				__builtin_trap();
 			json_decref(root);
 		} else if (root || !err[0] ||

@@ -92,7 +92,8 @@ static inline void raw_guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Connect to 127.0.0.1:@p port and start sending @p req (copied). */
-static inline struct raw_conn *raw_start(struct ev_loop *loop, uint16_t port, const char *req, size_t len)
+static inline struct raw_conn *raw_start(struct ev_loop *loop, uint16_t port, const char *req,
+					 size_t len)
 {
 	struct raw_conn *c = calloc(1, sizeof(*c));
 	c->loop = loop;
@@ -132,7 +133,8 @@ static inline struct raw_conn *raw_exchange(struct ev_loop *loop, uint16_t port,
 }
 
 /* Value of response header @p name (copied into @p buf), or NULL. */
-static inline const char *raw_header(const struct raw_conn *c, const char *name, char *buf, size_t n)
+static inline const char *raw_header(const struct raw_conn *c, const char *name, char *buf,
+				     size_t n)
 {
 	if (!c->in)
 		return NULL;

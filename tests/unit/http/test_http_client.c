@@ -140,12 +140,12 @@ static void run_for(struct fx *f, double secs)
 static struct http_server *start_server(struct fx *f, const char *cert, const char *key)
 {
 	struct http_server_config cfg = {
-		.name = "peer",
-		.bind_addr = "127.0.0.1",
-		.body_limit = 4 * 1024 * 1024,
-		.handler_timeout_ms = 1000,
-		.tls_cert_pem = cert,
-		.tls_key_pem = key,
+	    .name = "peer",
+	    .bind_addr = "127.0.0.1",
+	    .body_limit = 4 * 1024 * 1024,
+	    .handler_timeout_ms = 1000,
+	    .tls_cert_pem = cert,
+	    .tls_key_pem = key,
 	};
 	int err;
 	struct http_server *s = http_server_new(f->loop, &cfg, &err);
@@ -197,11 +197,11 @@ static void test_success(void **state)
 	const char *want[] = {"x-req-id"};
 	struct http_header hdrs[] = {{"X-Test", "t1"}};
 	struct http_request rq = {
-		.url = url(f, "127.0.0.1", "/ok"),
-		.headers = hdrs,
-		.n_headers = 1,
-		.want_headers = want,
-		.n_want_headers = 1,
+	    .url = url(f, "127.0.0.1", "/ok"),
+	    .headers = hdrs,
+	    .n_headers = 1,
+	    .want_headers = want,
+	    .n_want_headers = 1,
 	};
 	struct http_call *h = http_client_request(f->cli, &rq, done_cb, &o);
 	assert_non_null(h);
@@ -223,12 +223,12 @@ static void test_success(void **state)
 		body[i] = (char)(i * 7);
 	const char *want2[] = {"X-Saw-Expect"};
 	struct http_request post = {
-		.method = "POST",
-		.url = url(f, "127.0.0.1", "/echo"),
-		.body = body,
-		.body_len = sizeof(body),
-		.want_headers = want2,
-		.n_want_headers = 1,
+	    .method = "POST",
+	    .url = url(f, "127.0.0.1", "/echo"),
+	    .body = body,
+	    .body_len = sizeof(body),
+	    .want_headers = want2,
+	    .n_want_headers = 1,
 	};
 	assert_non_null(http_client_request(f->cli, &post, done_cb, &p));
 	wait_for(f, &p);
@@ -488,15 +488,15 @@ int main(void)
 	log_set_all_levels(LOG_DEBUG);
 	log_set_format(LOG_FMT_TEXT);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_success, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_fires_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async_dns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tls_verification, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_fires_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_dns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_verification, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,21 +35,21 @@ static const struct http_json_spec *pay_spec(struct pay *p)
 	static struct http_json_spec meta[3];
 	static struct http_json_spec spec[8];
 	struct http_json_spec m[] = {
-		HTTP_JSON_STRING("ref", &p->ref, 16),
-		HTTP_JSON_BOOL("urgent", &p->urgent),
-		HTTP_JSON_END,
+	    HTTP_JSON_STRING("ref", &p->ref, 16),
+	    HTTP_JSON_BOOL("urgent", &p->urgent),
+	    HTTP_JSON_END,
 	};
 	m[1].optional = true;
 	memcpy(meta, m, sizeof(m));
 	struct http_json_spec s[] = {
-		HTTP_JSON_STRING("msisdn", &p->msisdn, 15),
-		HTTP_JSON_AMOUNT("amount", &p->amount),
-		HTTP_JSON_CURRENCY("currency", p->currency),
-		HTTP_JSON_STRING("note", &p->note, 0),
-		HTTP_JSON_OBJECT("meta", meta),
-		HTTP_JSON_ANY("extra", &p->extra),
-		HTTP_JSON_INT("retries", &p->retries, 0, 5),
-		HTTP_JSON_END,
+	    HTTP_JSON_STRING("msisdn", &p->msisdn, 15),
+	    HTTP_JSON_AMOUNT("amount", &p->amount),
+	    HTTP_JSON_CURRENCY("currency", p->currency),
+	    HTTP_JSON_STRING("note", &p->note, 0),
+	    HTTP_JSON_OBJECT("meta", meta),
+	    HTTP_JSON_ANY("extra", &p->extra),
+	    HTTP_JSON_INT("retries", &p->retries, 0, 5),
+	    HTTP_JSON_END,
 	};
 	s[3].optional = true;
 	s[3].present = &p->note_present;
@@ -71,9 +71,10 @@ static void test_valid(void **state)
 	struct pay p;
 	json_t *root;
 	char err[200];
-	int rc = parse("{\"msisdn\":\"254700000001\",\"amount\":1500,\"currency\":\"KES\","
-		       "\"meta\":{\"ref\":\"A1\",\"urgent\":true},\"extra\":[1,{\"a\":2}],\"retries\":5}",
-		       &p, &root, err, sizeof(err));
+	int rc = parse(
+	    "{\"msisdn\":\"254700000001\",\"amount\":1500,\"currency\":\"KES\","
+	    "\"meta\":{\"ref\":\"A1\",\"urgent\":true},\"extra\":[1,{\"a\":2}],\"retries\":5}",
+	    &p, &root, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_non_null(root);
 	assert_string_equal(p.msisdn, "254700000001");
@@ -88,8 +89,9 @@ static void test_valid(void **state)
 	json_decref(root);
 
 	/* Amount 0 and INT64_MAX are integers in range. */
-	rc = parse("{\"msisdn\":\"1\",\"amount\":9223372036854775807,\"currency\":\"USD\",\"note\":\"\"}",
-		   &p, &root, err, sizeof(err));
+	rc = parse(
+	    "{\"msisdn\":\"1\",\"amount\":9223372036854775807,\"currency\":\"USD\",\"note\":\"\"}",
+	    &p, &root, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(p.amount, INT64_MAX);
 	assert_true(p.note_present);
@@ -106,47 +108,49 @@ struct bad_case {
 static void test_rejections(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"pin\":\"4321\"}", GW_EINVAL,
-		 "unknown field in the body"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{\"ref\":\"x\",\"pin\":1}}",
-		 GW_EINVAL, "unknown field in meta"},
-		{"{\"msisdn\":\"1\",\"currency\":\"KES\"}", GW_EINVAL, "missing field amount"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{}}", GW_EINVAL,
-		 "missing field meta.ref"},
-		{"{\"msisdn\":\"1\",\"amount\":15.0,\"currency\":\"KES\"}", GW_EINVAL,
-		 "amount must be an integer number of minor units"},
-		{"{\"msisdn\":\"1\",\"amount\":1e3,\"currency\":\"KES\"}", GW_EINVAL,
-		 "amount must be an integer number of minor units"},
-		{"{\"msisdn\":\"1\",\"amount\":\"1500\",\"currency\":\"KES\"}", GW_EINVAL,
-		 "amount must be an integer number of minor units"},
-		{"{\"msisdn\":\"1\",\"amount\":-1,\"currency\":\"KES\"}", GW_EINVAL,
-		 "amount is out of range"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"kes\"}", GW_EINVAL,
-		 "currency must be an ISO 4217 currency code"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KESX\"}", GW_EINVAL,
-		 "currency must be an ISO 4217 currency code"},
-		{"{\"msisdn\":\"1234567890123456\",\"amount\":1,\"currency\":\"KES\"}", GW_EINVAL,
-		 "msisdn is longer than 15 bytes"},
-		{"{\"msisdn\":254,\"amount\":1,\"currency\":\"KES\"}", GW_EINVAL,
-		 "msisdn must be a string"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"retries\":6}", GW_EINVAL,
-		 "retries is out of range"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":[]}", GW_EINVAL,
-		 "meta must be an object"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{\"ref\":\"x\",\"urgent\":1}}",
-		 GW_EINVAL, "meta.urgent must be true or false"},
-		{"{\"msisdn\":\"1\",\"amount\":1,\"amount\":2,\"currency\":\"KES\"}",
-		 GW_EPROTO_MALFORMED, NULL},
-		{"{\"msisdn\":\"1\",\"amount\":99999999999999999999,\"currency\":\"KES\"}",
-		 GW_EPROTO_MALFORMED, NULL},
-		{"{\"msisdn\":\"1\\u0000\",\"amount\":1,\"currency\":\"KES\"}", GW_EPROTO_MALFORMED,
-		 NULL},
-		{"[1,2]", GW_EPROTO_MALFORMED, "the body must be a JSON object"},
-		{"{\"msisdn\":", GW_EPROTO_MALFORMED, NULL},
-		{"", GW_EPROTO_MALFORMED, NULL},
-		/* depth 9: the top object plus eight arrays */
-		{"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"extra\":[[[[[[[[1]]]]]]]]}",
-		 GW_EPROTO_MALFORMED, "the body nests deeper than 8 levels"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"pin\":\"4321\"}", GW_EINVAL,
+	     "unknown field in the body"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{\"ref\":\"x\",\"pin\":"
+	     "1}}",
+	     GW_EINVAL, "unknown field in meta"},
+	    {"{\"msisdn\":\"1\",\"currency\":\"KES\"}", GW_EINVAL, "missing field amount"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{}}", GW_EINVAL,
+	     "missing field meta.ref"},
+	    {"{\"msisdn\":\"1\",\"amount\":15.0,\"currency\":\"KES\"}", GW_EINVAL,
+	     "amount must be an integer number of minor units"},
+	    {"{\"msisdn\":\"1\",\"amount\":1e3,\"currency\":\"KES\"}", GW_EINVAL,
+	     "amount must be an integer number of minor units"},
+	    {"{\"msisdn\":\"1\",\"amount\":\"1500\",\"currency\":\"KES\"}", GW_EINVAL,
+	     "amount must be an integer number of minor units"},
+	    {"{\"msisdn\":\"1\",\"amount\":-1,\"currency\":\"KES\"}", GW_EINVAL,
+	     "amount is out of range"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"kes\"}", GW_EINVAL,
+	     "currency must be an ISO 4217 currency code"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KESX\"}", GW_EINVAL,
+	     "currency must be an ISO 4217 currency code"},
+	    {"{\"msisdn\":\"1234567890123456\",\"amount\":1,\"currency\":\"KES\"}", GW_EINVAL,
+	     "msisdn is longer than 15 bytes"},
+	    {"{\"msisdn\":254,\"amount\":1,\"currency\":\"KES\"}", GW_EINVAL,
+	     "msisdn must be a string"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"retries\":6}", GW_EINVAL,
+	     "retries is out of range"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":[]}", GW_EINVAL,
+	     "meta must be an object"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"meta\":{\"ref\":\"x\","
+	     "\"urgent\":1}}",
+	     GW_EINVAL, "meta.urgent must be true or false"},
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"amount\":2,\"currency\":\"KES\"}",
+	     GW_EPROTO_MALFORMED, NULL},
+	    {"{\"msisdn\":\"1\",\"amount\":99999999999999999999,\"currency\":\"KES\"}",
+	     GW_EPROTO_MALFORMED, NULL},
+	    {"{\"msisdn\":\"1\\u0000\",\"amount\":1,\"currency\":\"KES\"}", GW_EPROTO_MALFORMED,
+	     NULL},
+	    {"[1,2]", GW_EPROTO_MALFORMED, "the body must be a JSON object"},
+	    {"{\"msisdn\":", GW_EPROTO_MALFORMED, NULL},
+	    {"", GW_EPROTO_MALFORMED, NULL},
+	    /* depth 9: the top object plus eight arrays */
+	    {"{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"extra\":[[[[[[[[1]]]]]]]]}",
+	     GW_EPROTO_MALFORMED, "the body nests deeper than 8 levels"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pay p;
@@ -170,9 +174,9 @@ static void test_rejections(void **state)
 	json_t *root;
 	char err[200];
 	assert_int_equal(
-		parse("{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"extra\":[[[[[[[1]]]]]]]}",
-		      &p, &root, err, sizeof(err)),
-		0);
+	    parse("{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\",\"extra\":[[[[[[[1]]]]]]]}",
+		  &p, &root, err, sizeof(err)),
+	    0);
 	json_decref(root);
 	/* Brackets inside strings do not count as nesting. */
 	assert_int_equal(parse("{\"msisdn\":\"[[[[[[[[[[\",\"amount\":1,\"currency\":\"KES\"}", &p,
@@ -183,9 +187,9 @@ static void test_rejections(void **state)
 	/* Size cap before parsing. */
 	struct http_json_limits lim = {.max_bytes = 16};
 	const char *txt = "{\"msisdn\":\"1\",\"amount\":1,\"currency\":\"KES\"}";
-	assert_int_equal(http_json_parse(txt, strlen(txt), pay_spec(&p), &lim, &root, err,
-					 sizeof(err)),
-			 GW_EMSGSIZE);
+	assert_int_equal(
+	    http_json_parse(txt, strlen(txt), pay_spec(&p), &lim, &root, err, sizeof(err)),
+	    GW_EMSGSIZE);
 	assert_null(root);
 }
 
@@ -248,7 +252,8 @@ static void test_request_wrapper(void **state)
 	c = raw_exchange(f.loop, f.port, req);
 	assert_int_equal(c->status, 400);
 	assert_non_null(strstr(c->body, "\"code\":\"invalid-argument\""));
-	assert_non_null(strstr(c->body, "\"detail\":\"amount must be an integer number of minor units\""));
+	assert_non_null(
+	    strstr(c->body, "\"detail\":\"amount must be an integer number of minor units\""));
 	raw_free(c);
 
 	const char *junk = "{\"msisdn\":";
@@ -270,9 +275,9 @@ int main(void)
 {
 	log_set_all_levels(LOG_NOTICE);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_rejections),
-		cmocka_unit_test(test_request_wrapper),
+	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_rejections),
+	    cmocka_unit_test(test_request_wrapper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

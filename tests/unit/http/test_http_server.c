@@ -33,9 +33,9 @@ struct fx {
 
 static void h_params(struct http_req *req, void *cls)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "id", http_req_param(req, "id"),
-			      "part", http_req_param(req, "part"), "method", http_req_method(req),
-			      "q", http_req_query(req, "q"), "remote", http_req_remote(req));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "id", http_req_param(req, "id"), "part",
+			      http_req_param(req, "part"), "method", http_req_method(req), "q",
+			      http_req_query(req, "q"), "remote", http_req_remote(req));
 	char *txt = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	http_reply_take(req, 200, "application/json", txt, strlen(txt));
@@ -107,11 +107,11 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	f->loop = ev_loop_new(EVFLAG_AUTO);
 	struct http_server_config cfg = {
-		.name = "test",
-		.bind_addr = "127.0.0.1",
-		.port = 0,
-		.body_limit = 1024,
-		.handler_timeout_ms = 150,
+	    .name = "test",
+	    .bind_addr = "127.0.0.1",
+	    .port = 0,
+	    .body_limit = 1024,
+	    .handler_timeout_ms = 150,
 	};
 	int err = -1;
 	f->srv = http_server_new(f->loop, &cfg, &err);
@@ -190,8 +190,8 @@ static void test_route_params(void **state)
 				"/items/42/parts/"};
 	for (size_t i = 0; i < sizeof(misses) / sizeof(misses[0]); i++) {
 		char req[256];
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-			 misses[i]);
+		snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", misses[i]);
 		c = raw_exchange(f->loop, f->port, req);
 		assert_problem(c, 404, "not-found");
 		raw_free(c);
@@ -202,12 +202,13 @@ static void test_404_405(void **state)
 {
 	struct fx *f = *state;
 	struct raw_conn *c = raw_exchange(
-		f->loop, f->port, "GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	    f->loop, f->port, "GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	assert_problem(c, 404, "not-found");
 	raw_free(c);
 
-	c = raw_exchange(f->loop, f->port,
-			 "DELETE /items/1/parts/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	c = raw_exchange(
+	    f->loop, f->port,
+	    "DELETE /items/1/parts/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	assert_problem(c, 405, "method-not-allowed");
 	char allow[64];
 	assert_string_equal(raw_header(c, "Allow", allow, sizeof(allow)), "GET");
@@ -252,10 +253,11 @@ static void test_body_and_limit(void **state)
 	/* Chunked over the limit: 413 once the body ends. */
 	char chunk[600];
 	memset(chunk, 'z', sizeof(chunk));
-	n = snprintf(req, sizeof(req),
-		     "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-		     "Transfer-Encoding: chunked\r\n\r\n258\r\n%.600s\r\n258\r\n%.600s\r\n0\r\n\r\n",
-		     chunk, chunk);
+	n = snprintf(
+	    req, sizeof(req),
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n258\r\n%.600s\r\n258\r\n%.600s\r\n0\r\n\r\n",
+	    chunk, chunk);
 	c = raw_start(f->loop, f->port, req, (size_t)n);
 	raw_wait(c);
 	assert_problem(c, 413, "too-large");
@@ -266,7 +268,7 @@ static void test_async_answer(void **state)
 {
 	struct fx *f = *state;
 	struct raw_conn *c = raw_exchange(
-		f->loop, f->port, "GET /async/v7 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	    f->loop, f->port, "GET /async/v7 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	assert_int_equal(c->status, 202);
 	assert_int_equal(c->body_len, strlen("later:v7"));
 	assert_memory_equal(c->body, "later:v7", c->body_len);
@@ -275,9 +277,9 @@ static void test_async_answer(void **state)
 	raw_free(c);
 
 	/* Two in flight on separate connections, answered from timers. */
-	struct raw_conn *a = raw_start(f->loop, f->port,
-				       "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-				       strlen("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+	struct raw_conn *a = raw_start(
+	    f->loop, f->port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	    strlen("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
 	c = raw_exchange(f->loop, f->port,
 			 "GET /async/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	raw_wait(a);
@@ -305,11 +307,29 @@ static void test_keep_alive_after_async(void **state)
 	raw_free(c);
 }
 
+static void test_keep_alive_after_problem(void **state)
+{
+	struct fx *f = *state;
+	/* A 404 or 405 for a request without a body keeps the connection. */
+	const char *three = "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+			    "DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n"
+			    "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	struct raw_conn *c = raw_exchange(f->loop, f->port, three);
+	assert_false(c->failed);
+	assert_int_equal(c->status, 404);
+	const char *second = strstr(c->in, "HTTP/1.1 405");
+	assert_non_null(second);
+	const char *third = strstr(second, "HTTP/1.1 200");
+	assert_non_null(third);
+	assert_non_null(strstr(third, "alive"));
+	raw_free(c);
+}
+
 static void test_handler_deadline(void **state)
 {
 	struct fx *f = *state;
 	struct raw_conn *c = raw_exchange(
-		f->loop, f->port, "GET /stuck HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	    f->loop, f->port, "GET /stuck HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	/* raw_exchange returns once for the handler's ev_break; wait for the answer. */
 	raw_wait(c);
 	assert_int_equal(f->handled, 1);
@@ -366,11 +386,12 @@ static void test_readyz(void **state)
 	assert_int_equal(c->status, 200);
 	j = body_json(c);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "degraded"), 0)),
+			    "postgres");
 	assert_string_equal(
-		json_string_value(json_array_get(json_object_get(j, "degraded"), 0)), "postgres");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(j, "parts"), "postgres"), "detail")),
-			    "ping failed");
+	    json_string_value(json_object_get(
+		json_object_get(json_object_get(j, "parts"), "postgres"), "detail")),
+	    "ping failed");
 	json_decref(j);
 	raw_free(c);
 
@@ -395,7 +416,7 @@ static void test_healthz_and_metrics(void **state)
 {
 	struct fx *f = *state;
 	struct raw_conn *c = raw_exchange(
-		f->loop, f->port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	    f->loop, f->port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	assert_int_equal(c->status, 200);
 	raw_free(c);
 	c = raw_exchange(f->loop, f->port,
@@ -411,10 +432,12 @@ static void test_healthz_and_metrics(void **state)
 			    "text/plain; version=0.0.4; charset=utf-8");
 	assert_non_null(c->body);
 	assert_non_null(strstr(c->body, "# TYPE gw_http_requests_total counter\n"));
-	assert_non_null(strstr(c->body, "gw_http_requests_total{listener=\"test\",route=\"/healthz\","
-					"method=\"GET\",status=\"200\"} 1\n"));
-	assert_non_null(strstr(c->body, "gw_http_requests_total{listener=\"test\",route=\"unmatched\","
-					"method=\"GET\",status=\"404\"} 1\n"));
+	assert_non_null(strstr(c->body,
+			       "gw_http_requests_total{listener=\"test\",route=\"/healthz\","
+			       "method=\"GET\",status=\"200\"} 1\n"));
+	assert_non_null(strstr(c->body,
+			       "gw_http_requests_total{listener=\"test\",route=\"unmatched\","
+			       "method=\"GET\",status=\"404\"} 1\n"));
 	assert_non_null(strstr(c->body, "gw_http_request_duration_seconds_count{listener=\"test\","
 					"route=\"/healthz\"} 1\n"));
 	raw_free(c);
@@ -425,10 +448,11 @@ static void test_callbacks(void **state)
 	struct fx *f = *state;
 	const char *body = "{\"ResultCode\":0}";
 	char req[512];
-	snprintf(req, sizeof(req),
-		 "POST /callbacks/mpesa/tok_0123456789abcdef HTTP/1.1\r\nHost: t\r\n"
-		 "Connection: close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-		 strlen(body), body);
+	snprintf(
+	    req, sizeof(req),
+	    "POST /callbacks/mpesa/tok_0123456789abcdef HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	    strlen(body), body);
 	struct raw_conn *c = raw_exchange(f->loop, f->port, req);
 	assert_int_equal(c->status, 200);
 	assert_int_equal(c->body_len, strlen(body));
@@ -437,14 +461,15 @@ static void test_callbacks(void **state)
 	raw_free(c);
 
 	const char *bad[] = {
-		"/callbacks/mpesa/tok_0123456789abcdeX", /* unknown token */
-		"/callbacks/stripe/tok_0123456789abcdef", /* unknown provider */
-		"/callbacks/mpesa/short",                 /* too short */
-		"/callbacks/mpesa/tok_0123456789abc.def", /* bad character */
+	    "/callbacks/mpesa/tok_0123456789abcdeX",  /* unknown token */
+	    "/callbacks/stripe/tok_0123456789abcdef", /* unknown provider */
+	    "/callbacks/mpesa/short",		      /* too short */
+	    "/callbacks/mpesa/tok_0123456789abc.def", /* bad character */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(req, sizeof(req),
-			 "POST %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+			 "POST %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: "
+			 "2\r\n\r\n{}",
 			 bad[i]);
 		c = raw_exchange(f->loop, f->port, req);
 		assert_problem(c, 404, "not-found");
@@ -478,7 +503,7 @@ static void test_per_ip_limit(void **state)
 {
 	struct fx *f = *state;
 	struct http_server_config cfg = {
-		.name = "limited", .bind_addr = "127.0.0.1", .per_ip_limit = 1};
+	    .name = "limited", .bind_addr = "127.0.0.1", .per_ip_limit = 1};
 	int err;
 	struct http_server *s = http_server_new(f->loop, &cfg, &err);
 	assert_non_null(s);
@@ -491,7 +516,7 @@ static void test_per_ip_limit(void **state)
 		ev_run(f->loop, EVRUN_NOWAIT);
 	/* The second one from the same address is refused by closing it. */
 	struct raw_conn *b = raw_exchange(
-		f->loop, port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	    f->loop, port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	assert_false(b->failed);
 	assert_int_equal(b->status, 0);
 	assert_int_equal(b->in_len, 0);
@@ -511,18 +536,19 @@ int main(void)
 	log_set_all_levels(LOG_DEBUG);
 	log_set_format(LOG_FMT_TEXT);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_route_params, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_404_405, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_and_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keep_alive_after_async, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_handler_deadline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown_with_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readyz, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_healthz_and_metrics, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_callbacks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_route_params, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_404_405, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body_and_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_alive_after_async, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_alive_after_problem, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handler_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown_with_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readyz, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_healthz_and_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_callbacks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include "ussdgw/config.h"
 #include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
+#include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
 
 static void usage(FILE *f)
@@ -69,6 +70,9 @@ int main(int argc, char **argv)
 		.cfg = cfg,
 		.config_path = config_path,
 	};
+	/* Listeners start last (and drain first): what they serve is up by then. */
+	daemon_add_service(&http_admin_service);
+	daemon_add_service(&http_public_service);
 	int code = daemon_run(&node);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");

@@ -3,7 +3,7 @@
 //
 // Loopback only, plain HTTP, Node.js standard library only. It mimics the
 // Daraja endpoints the gateway uses (OAuth, STK push, STK query, transaction
-// status) with the wire formats of /work/shared/specs/payments.md section 1,
+// status) with the wire formats of the payments reference spec (specs/payments.md, section 1),
 // including the surprises real clients must survive: ResultCode as a number in
 // the STK callback and as a string in the STK query, 64-bit numbers in the
 // callback metadata, a Balance item without Value, throttling as HTTP 500,

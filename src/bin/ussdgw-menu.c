@@ -133,7 +133,7 @@ static int cmd_walk(int argc, char **argv)
 		now += 1000;
 		struct menu_event ev = {.now_ms = now};
 		json_t *result = NULL;
-		char dial[256] = "", msisdn[32] = "255700000001", lang[8] = "";
+		char dial[256] = "", msisdn[32] = "254700000001", lang[8] = "";
 		if (!strcmp(line, "new")) {
 			ev.kind = MENU_EV_NEW;
 			char *tok = strtok(arg, " ");

@@ -815,9 +815,36 @@ static void store_result(struct step *sp, const struct menu_action_spec *a, cons
 		size_t i;
 		json_t *k;
 		json_array_foreach(a->keep, i, k) {
-			json_t *f = json_object_get(result, json_string_value(k));
-			if (f)
-				json_object_set_new(v, json_string_value(k), json_deep_copy(f));
+			const char *name = json_string_value(k);
+			const char *br = strstr(name, "[].");
+			if (!br) {
+				json_t *f = json_object_get(result, name);
+				if (f)
+					json_object_set_new(v, name, json_deep_copy(f));
+				continue;
+			}
+			/* "entries[].amount": keep one field of every list element. */
+			char list[64];
+			snprintf(list, sizeof(list), "%.*s", (int)(br - name), name);
+			const char *field = br + 3;
+			json_t *src = json_object_get(result, list);
+			if (!json_is_array(src))
+				continue;
+			json_t *dst = json_object_get(v, list);
+			if (!dst) {
+				dst = json_array();
+				json_object_set_new(v, list, dst);
+			}
+			size_t n = json_array_size(src);
+			if (n > MENU_OPTIONS_MAX)
+				n = MENU_OPTIONS_MAX;
+			for (size_t j = 0; j < n; j++) {
+				if (json_array_size(dst) <= j)
+					json_array_append_new(dst, json_object());
+				json_t *el = json_array_get(src, j), *f = json_object_get(el, field);
+				if (f)
+					json_object_set_new(json_array_get(dst, j), field, json_deep_copy(f));
+			}
 		}
 	} else {
 		v = result ? json_deep_copy(result) : json_null();
@@ -845,6 +872,11 @@ static void action_result(struct step *sp)
 				go(sp, s->next);
 				return;
 			}
+			invalid(sp, NULL);
+		} else if (ev->status == MENU_RES_ERROR &&
+			   json_integer_value(json_object_get(ev->result, "status")) == 423) {
+			/* The service locked the PIN (HTTP 423): no retries left. */
+			st->retries = (uint16_t)(s->retries > 0 ? s->retries - 1 : 0);
 			invalid(sp, NULL);
 		} else if (ev->status == MENU_RES_ERROR) {
 			invalid(sp, NULL);

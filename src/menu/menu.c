@@ -546,13 +546,16 @@ static void compile_action_spec(struct cc *c, const json_t *obj, const char *ptr
 	a->params = json_deep_copy(act);
 	json_object_del(a->params, "kind");
 	if (!strcmp(kind, "http")) {
-		static const char *const k[] = {"kind", "service", "method", "path", "query", "body", NULL};
+		static const char *const k[] = {"kind", "service", "method", "path", "query", "body", "idempotent", NULL};
 		check_keys(c, act, p, k);
 		a->kind = MENU_ACT_HTTP;
 		get_str(c, act, "service", p, true);
 		const char *path = get_str(c, act, "path", p, true);
 		if (path && path[0] != '/')
 			err(c, p, "\"path\" must start with '/'");
+		json_t *idem = json_object_get(act, "idempotent");
+		if (idem && !json_is_boolean(idem))
+			err(c, p, "\"idempotent\" must be true or false");
 		const char *method = get_str(c, act, "method", p, false);
 		if (!method)
 			json_object_set_new(a->params, "method", json_string("GET"));

@@ -278,7 +278,7 @@ static void test_graph(void **state)
 	char *dot = menu_graph(m, false);
 	assert_non_null(strstr(dot, "digraph \"demo\""));
 	assert_non_null(strstr(dot, "\"main\" -> \"send_to\" [label=\"1\"];"));
-	assert_non_null(strstr(dot, "\"send_do\" -> \"send_fail\" [label=\"error\"];"));
+	assert_non_null(strstr(dot, "\"send_do\" -> \"send_failed\" [label=\"error\"];"));
 	char *mm = menu_graph(m, true);
 	assert_non_null(strstr(mm, "flowchart TD"));
 	assert_non_null(strstr(mm, "acct_route -->|pin_for| stmt_do"));

@@ -674,17 +674,16 @@ static enum input_res input_field(struct step *sp, const struct menu_screen *s, 
 		break;
 	}
 	case MENU_IN_MSISDN: {
-		char num[32];
-		const char *p = in[0] == '+' ? in + 1 : in;
-		if (!all_digits(p) || strlen(p) > 15)
+		char num[MSISDN_BUFSZ];
+		if (len >= MSISDN_ADDR_MAX)
 			break;
-		if (p[0] == '0' && s->country_code)
-			snprintf(num, sizeof(num), "%s%s", s->country_code, p + 1);
-		else
-			snprintf(num, sizeof(num), "%s", p);
-		size_t nl = strlen(num);
-		if (nl >= 9 && nl <= 15 && num[0] != '0')
-			val = json_string(num);
+		if (s->country_code) {
+			if (msisdn_normalize(&s->rules, in, MSISDN_TON_UNKNOWN, MSISDN_NPI_UNKNOWN,
+					     num) == 0)
+				val = json_string(num);
+		} else if (msisdn_is_canonical(in[0] == '+' ? in + 1 : in)) {
+			val = json_string(in[0] == '+' ? in + 1 : in);
+		}
 		break;
 	}
 	case MENU_IN_PIN: {

@@ -653,7 +653,7 @@ static void compile_input(struct cc *c, const json_t *obj, const char *ptr, stru
 		return;
 	}
 	static const char *const ik[] = {"kind", "min_len", "max_len", "min", "max", "regex",
-					 "country_code", NULL};
+					 "country_code", "trunk_prefix", "nsn_lengths", NULL};
 	check_keys(c, in, p, ik);
 	const char *kind = get_str(c, in, "kind", p, true);
 	if (!kind)
@@ -695,12 +695,17 @@ static void compile_input(struct cc *c, const json_t *obj, const char *ptr, stru
 			err(c, p, "\"max\" is below \"min\"");
 	} else if (!strcmp(kind, "msisdn")) {
 		s->in_kind = MENU_IN_MSISDN;
+		/* National numbers follow the same rules as the edge (msisdn.h). */
 		const char *cc = get_str(c, in, "country_code", p, false);
+		const char *trunk = get_str(c, in, "trunk_prefix", p, false);
+		const char *lens = get_str(c, in, "nsn_lengths", p, false);
 		if (cc) {
-			for (const char *q = cc; *q; q++)
-				if (!isdigit((unsigned char)*q))
-					err(c, p, "\"country_code\" must be digits");
-			s->country_code = xstrdup(cc);
+			if (msisdn_rules_set(&s->rules, cc, trunk ? trunk : "0", NULL, lens) != 0)
+				err(c, p, "bad numbering rules (country_code, trunk_prefix, nsn_lengths)");
+			else
+				s->country_code = xstrdup(cc);
+		} else if (trunk || lens) {
+			err(c, p, "\"trunk_prefix\"/\"nsn_lengths\" need \"country_code\"");
 		}
 	} else if (!strcmp(kind, "pin")) {
 		s->in_kind = MENU_IN_PIN;

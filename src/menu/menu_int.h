@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "ussdgw/menu.h"
+#include "ussdgw/msisdn.h"
 
 /** A text in every declared language; t[i] NULL when missing (a checker error). */
 struct menu_text {
@@ -90,6 +91,7 @@ struct menu_screen {
 	int exponent;
 	char *store;
 	char *country_code;
+	struct msisdn_rules rules; /* msisdn input with a country code */
 	regex_t re;
 	bool has_re;
 	/* pin */

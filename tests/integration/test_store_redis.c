@@ -230,8 +230,7 @@ static void test_timeout_fires_once_late_reply_dropped(void **state)
 	/* A command queued behind the blocked one. */
 	assert_int_equal(store_redis_command(r, record, &ping, 5000, "ECHO %s", "after"), 0);
 	assert_int_equal(store_redis_command(aux, record, &push, 0, "LPUSH %s late", k), 0);
-	RUN_UNTIL(ping.calls == 1);
-	assert_int_equal(push.calls, 1);
+	RUN_UNTIL(ping.calls == 1 && push.calls == 1);
 	assert_int_equal(ping.err, 0);
 	assert_string_equal(ping.str, "after"); /* not the late "late" */
 	assert_int_equal(blocked.calls, 1);
@@ -265,7 +264,7 @@ static void test_disconnect_fails_pending_once_then_reconnects(void **state)
 	assert_int_equal(id.type, REDIS_REPLY_INTEGER);
 	store_redis_command(r, record, &blocked, 10000, "BLPOP %s 30", key("never"));
 	store_redis_command(aux, record, &kill, 0, "CLIENT KILL ID %lld", id.integer);
-	RUN_UNTIL(blocked.calls == 1);
+	RUN_UNTIL(blocked.calls == 1 && kill.calls == 1);
 	assert_int_equal(kill.integer, 1);
 	assert_int_equal(blocked.err, GW_EDEPENDENCY);
 

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -105,6 +107,7 @@ struct store_pg {
 	ev_io io_r, io_w;
 	ev_timer connect_timer, reconnect_timer, stuck_timer, recheck_timer;
 	ev_idle reset_idle; /* resets the connection outside the caller's stack */
+	ev_idle drain_idle; /* reads results libpq buffered while flushing */
 	char reset_reason[160];
 
 	struct pg_query *head, *tail; /* in flight, in send order */
@@ -410,7 +413,20 @@ static void io_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	flush(w->data);
+	struct store_pg *pg = w->data;
+	flush(pg);
+	/* A blocked send makes libpq read input to avoid a deadlock; what it read
+	 * will not wake the read watcher again. */
+	drain_results(pg);
+}
+
+static void drain_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(loop, w);
+	struct store_pg *pg = w->data;
+	if (pg->conn && pg->state >= PGS_CHECKING)
+		drain_results(pg);
 }
 
 /* ---- connection ---- */
@@ -451,6 +467,7 @@ static void close_conn(struct store_pg *pg)
 	ev_timer_stop(pg->loop, &pg->stuck_timer);
 	ev_timer_stop(pg->loop, &pg->recheck_timer);
 	ev_idle_stop(pg->loop, &pg->reset_idle);
+	ev_idle_stop(pg->loop, &pg->drain_idle);
 	if (pg->conn)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
@@ -677,6 +694,9 @@ static void arm(struct store_pg *pg, struct pg_query *q, int timeout_ms)
 	ev_timer_set(&q->timer, (timeout_ms > 0 ? timeout_ms : pg->query_timeout_ms) / 1000.0, 0.);
 	ev_timer_start(pg->loop, &q->timer);
 	flush(pg);
+	/* Results flush() may have pulled in are handed out from the loop, never
+	 * inside the submitting call. */
+	ev_idle_start(pg->loop, &pg->drain_idle);
 }
 
 static struct pg_stmt *find_stmt(struct store_pg *pg, const char *name)
@@ -861,6 +881,8 @@ int store_pg_new(struct ev_loop *loop, const struct store_pg_opts *o, struct sto
 	pg->recheck_timer.data = pg;
 	ev_idle_init(&pg->reset_idle, reset_idle_cb);
 	pg->reset_idle.data = pg;
+	ev_idle_init(&pg->drain_idle, drain_idle_cb);
+	pg->drain_idle.data = pg;
 	snprintf(pg->last_error, sizeof(pg->last_error), "connecting");
 	start_connect(pg);
 	*out = pg;
@@ -923,3 +945,66 @@ int store_pg_backend_pid(const struct store_pg *pg)
 {
 	return pg && pg->conn && pg->state >= PGS_CHECKING ? PQbackendPID(pg->conn) : 0;
 }
+
+/* ---- configuration and the daemon service ---- */
+
+void store_pg_opts_from_cfg(const struct cfg *c, struct store_pg_opts *o)
+{
+	json_t *r = cfg_root(c);
+	const char *pw = cfg_str(r, "postgres.password_file");
+	*o = (struct store_pg_opts){
+		.dsn = cfg_str(r, "postgres.dsn"),
+		.password_file = pw && *pw ? pw : NULL,
+		.connect_timeout_ms = (int)cfg_int(r, "postgres.connect_timeout_ms"),
+		.query_timeout_ms = (int)cfg_int(r, "postgres.query_timeout_ms"),
+		.reconnect_min_ms = (int)cfg_int(r, "postgres.reconnect_min_ms"),
+		.reconnect_max_ms = (int)cfg_int(r, "postgres.reconnect_max_ms"),
+	};
+}
+
+void store_pg_reload(struct store_pg *pg, const struct store_pg_opts *o)
+{
+	pg->connect_timeout_ms = def(o->connect_timeout_ms, pg->connect_timeout_ms);
+	pg->query_timeout_ms = def(o->query_timeout_ms, pg->query_timeout_ms);
+	pg->reconnect_min_ms = def(o->reconnect_min_ms, pg->reconnect_min_ms);
+	pg->reconnect_max_ms = def(o->reconnect_max_ms, pg->reconnect_max_ms);
+	if (pg->reconnect_max_ms < pg->reconnect_min_ms)
+		pg->reconnect_max_ms = pg->reconnect_min_ms;
+}
+
+static int svc_start(struct gw_node *node, void **state)
+{
+	struct store_pg_opts o;
+	store_pg_opts_from_cfg(node->cfg, &o);
+	if (!o.dsn || !*o.dsn) {
+		LOGP(DDB, LOG_ERROR, "postgres.dsn is empty: set the connection string of ussdgw_app");
+		return GW_ECONFIG;
+	}
+	struct store_pg *pg;
+	int rc = store_pg_new(node->loop, &o, &pg);
+	if (rc)
+		return rc;
+	*state = pg;
+	return 0;
+}
+
+static void svc_stop(struct gw_node *node, void *state)
+{
+	(void)node;
+	store_pg_free(state);
+}
+
+static void svc_reload(struct gw_node *node, void *state, const struct cfg *newcfg)
+{
+	(void)node;
+	struct store_pg_opts o;
+	store_pg_opts_from_cfg(newcfg, &o);
+	store_pg_reload(state, &o);
+}
+
+const struct gw_service store_pg_service = {
+	.name = "postgres",
+	.start = svc_start,
+	.stop = svc_stop,
+	.reload = svc_reload,
+};

@@ -26,6 +26,8 @@
 #include <hiredis/adapters/libev.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -593,3 +595,75 @@ unsigned store_redis_connects(const struct store_redis *r)
 {
 	return r ? r->connects : 0;
 }
+
+/* ---- configuration and the daemon service ---- */
+
+void store_redis_opts_from_cfg(const struct cfg *c, struct store_redis_opts *o)
+{
+	json_t *r = cfg_root(c);
+	const char *pw = cfg_str(r, "redis.password_file");
+	*o = (struct store_redis_opts){
+		.host = cfg_str(r, "redis.host"),
+		.port = (int)cfg_int(r, "redis.port"),
+		.socket = cfg_str(r, "redis.socket"),
+		.password_file = pw && *pw ? pw : NULL,
+		.db = (int)cfg_int(r, "redis.db"),
+		.command_timeout_ms = (int)cfg_int(r, "redis.command_timeout_ms"),
+		.connect_timeout_ms = (int)cfg_int(r, "redis.connect_timeout_ms"),
+		.reconnect_min_ms = (int)cfg_int(r, "redis.reconnect_min_ms"),
+		.reconnect_max_ms = (int)cfg_int(r, "redis.reconnect_max_ms"),
+	};
+}
+
+void store_redis_reload(struct store_redis *r, const struct store_redis_opts *o)
+{
+	r->command_timeout_ms = def(o->command_timeout_ms, r->command_timeout_ms);
+	r->connect_timeout_ms = def(o->connect_timeout_ms, r->connect_timeout_ms);
+	r->reconnect_min_ms = def(o->reconnect_min_ms, r->reconnect_min_ms);
+	r->reconnect_max_ms = def(o->reconnect_max_ms, r->reconnect_max_ms);
+	if (r->reconnect_max_ms < r->reconnect_min_ms)
+		r->reconnect_max_ms = r->reconnect_min_ms;
+	int ping = o->ping_interval_ms > 0 ? o->ping_interval_ms : 0;
+	if (ping != r->ping_interval_ms) {
+		r->ping_interval_ms = ping;
+		ev_timer_stop(r->loop, &r->ping_timer);
+		r->ping_ok = true;
+		if (ping && r->state == RS_UP) {
+			ev_timer_set(&r->ping_timer, ping / 1000.0, ping / 1000.0);
+			ev_timer_start(r->loop, &r->ping_timer);
+		}
+	}
+}
+
+static int svc_start(struct gw_node *node, void **state)
+{
+	struct store_redis_opts o;
+	store_redis_opts_from_cfg(node->cfg, &o);
+	struct store_redis *r;
+	int rc = store_redis_new(node->loop, &o, &r);
+	if (rc)
+		return rc;
+	*state = r;
+	return 0;
+}
+
+static void svc_stop(struct gw_node *node, void *state)
+{
+	(void)node;
+	store_redis_free(state);
+}
+
+static void svc_reload(struct gw_node *node, void *state, const struct cfg *newcfg)
+{
+	(void)node;
+	struct store_redis_opts o;
+	store_redis_opts_from_cfg(newcfg, &o);
+	store_redis_reload(state, &o);
+}
+
+const struct gw_service store_redis_service = {
+	.name = "redis",
+	.start = svc_start,
+	.stop = svc_stop,
+	.reload = svc_reload,
+};

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -432,6 +434,45 @@ static void test_free_cancels_pending(void **state)
 	assert_int_equal(a.calls, 1);
 }
 
+static struct cfg *load_cfg(const char *dsn)
+{
+	char json[1024], err[256];
+	snprintf(json, sizeof(json),
+		 "{\"keys\": {\"dir\": \"/nonexistent\"}, \"postgres\": {\"dsn\": \"%s\"}}", dsn);
+	char *env[] = {NULL};
+	struct cfg *c = NULL;
+	if (cfg_load_string(json, env, &c, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* The daemon service: postgres.dsn reaches the store; an empty DSN stops the
+ * start with a configuration error. */
+static void test_daemon_service(void **state)
+{
+	(void)state;
+	struct cfg *c = load_cfg(need_env("USSDGW_PG_DSN"));
+	struct gw_node node = {.loop = loop, .cfg = c};
+	void *st = NULL;
+	assert_string_equal(store_pg_service.name, "postgres");
+	assert_int_equal(store_pg_service.start(&node, &st), 0);
+	RUN_UNTIL(store_pg_ready(st));
+	struct outcome who = {0};
+	store_pg_query(st, "SELECT current_user", 0, NULL, 0, record, &who);
+	RUN_UNTIL(who.calls == 1);
+	assert_string_equal(who.v0, "ussdgw_app");
+	store_pg_service.reload(&node, st, c);
+	store_pg_service.stop(&node, st);
+	cfg_free(c);
+
+	c = load_cfg("");
+	node.cfg = c;
+	st = NULL;
+	assert_int_equal(store_pg_service.start(&node, &st), GW_ECONFIG);
+	assert_null(st);
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_version_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_password_file_over_tcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_service, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -418,6 +420,46 @@ static void test_wrong_password_not_ready(void **state)
 	unlink(path);
 }
 
+static struct cfg *load_cfg(int command_timeout_ms)
+{
+	char json[512], err[256];
+	snprintf(json, sizeof(json),
+		 "{\"keys\": {\"dir\": \"/nonexistent\"}, \"redis\": {\"host\": \"%s\", "
+		 "\"port\": %s, \"command_timeout_ms\": %d}}",
+		 need_env("USSDGW_REDIS_HOST"), need_env("USSDGW_REDIS_PORT"), command_timeout_ms);
+	char *env[] = {NULL};
+	struct cfg *c = NULL;
+	if (cfg_load_string(json, env, &c, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* The daemon service: config keys reach the store, SIGHUP's reload changes
+ * the default deadline, stop closes it. */
+static void test_daemon_service_and_reload(void **state)
+{
+	(void)state;
+	struct cfg *c1 = load_cfg(60000);
+	struct gw_node node = {.loop = loop, .cfg = c1};
+	void *st = NULL;
+	assert_int_equal(store_redis_service.start(&node, &st), 0);
+	assert_string_equal(store_redis_service.name, "redis");
+	struct store_redis *r = st;
+	RUN_UNTIL(store_redis_connected(r));
+
+	struct cfg *c2 = load_cfg(50);
+	store_redis_service.reload(&node, st, c2);
+	struct outcome blocked = {0};
+	/* Deadline 0 = the store's default, now 50 ms instead of a minute. */
+	store_redis_command(r, record, &blocked, 0, "BLPOP %s 30", key("reload"));
+	RUN_UNTIL(blocked.calls == 1);
+	assert_int_equal(blocked.err, GW_ETIMEDOUT);
+	store_redis_service.stop(&node, st);
+	assert_int_equal(health_check(NULL), HEALTH_READY); /* part gone with the store */
+	cfg_free(c1);
+	cfg_free(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +471,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_service_and_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

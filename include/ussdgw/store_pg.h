@@ -111,7 +111,8 @@ int store_pg_statement(struct store_pg *pg, const char *name, const char *sql, i
  *         (unknown statement) / GW_EINVAL / GW_ENOMEM, and then it never runs.
  */
 int store_pg_exec(struct store_pg *pg, const char *name, int nparams, const char *const *values,
-		  const int *lengths, const int *formats, int timeout_ms, store_pg_cb cb, void *cls);
+		  const int *lengths, const int *formats, int timeout_ms, store_pg_cb cb,
+		  void *cls);
 
 /** One ad-hoc statement with text parameters (not prepared); otherwise as store_pg_exec(). */
 int store_pg_query(struct store_pg *pg, const char *sql, int nparams, const char *const *values,

@@ -43,20 +43,21 @@
 enum pg_state { PGS_DOWN, PGS_CONNECTING, PGS_CHECKING, PGS_READY, PGS_SCHEMA_MISMATCH };
 
 static const char *const pg_state_names[] = {
-	[PGS_DOWN] = "DOWN",
-	[PGS_CONNECTING] = "CONNECTING",
-	[PGS_CHECKING] = "CHECKING",
-	[PGS_READY] = "READY",
-	[PGS_SCHEMA_MISMATCH] = "SCHEMA_MISMATCH",
+    [PGS_DOWN] = "DOWN",   [PGS_CONNECTING] = "CONNECTING",	      [PGS_CHECKING] = "CHECKING",
+    [PGS_READY] = "READY", [PGS_SCHEMA_MISMATCH] = "SCHEMA_MISMATCH",
 };
 
 const char *store_pg_qs_name(enum store_pg_qs qs)
 {
 	switch (qs) {
-	case STORE_PG_HARD_ERROR: return "HARD_ERROR";
-	case STORE_PG_RETRY: return "RETRY";
-	case STORE_PG_NO_ROWS: return "NO_ROWS";
-	case STORE_PG_ROWS: return "ROWS";
+	case STORE_PG_HARD_ERROR:
+		return "HARD_ERROR";
+	case STORE_PG_RETRY:
+		return "RETRY";
+	case STORE_PG_NO_ROWS:
+		return "NO_ROWS";
+	case STORE_PG_ROWS:
+		return "ROWS";
 	}
 	return "?";
 }
@@ -78,10 +79,10 @@ struct pg_query {
 	ev_timer timer;
 	uint64_t start_ns;
 	bool delivered;
-	bool in_flight;	    /* in the FIFO, results owed by the server */
-	bool got_null;	    /* end of this entry's results seen; the sync is next */
-	int deferred_err;   /* answer from the timer (never sent) */
-	PGresult *res;	    /* the entry's result (an error one wins) */
+	bool in_flight;		/* in the FIFO, results owed by the server */
+	bool got_null;		/* end of this entry's results seen; the sync is next */
+	int deferred_err;	/* answer from the timer (never sent) */
+	PGresult *res;		/* the entry's result (an error one wins) */
 	struct pg_stmt *stmt;	/* Q_PREPARE: the statement */
 	struct pg_query *owner; /* Q_PREPARE: the execution that needs it */
 	struct pg_query *next;	/* FIFO, or the deferred list */
@@ -213,7 +214,7 @@ static void deliver(struct pg_query *q, const struct store_pg_result *r)
 static void deliver_err(struct pg_query *q, enum store_pg_qs st, int err, const char *msg)
 {
 	struct store_pg_result r = {
-		.status = st, .err = err, .res = NULL, .sqlstate = "", .message = msg, .rows = 0};
+	    .status = st, .err = err, .res = NULL, .sqlstate = "", .message = msg, .rows = 0};
 	deliver(q, &r);
 }
 
@@ -246,8 +247,9 @@ static void schema_checked(struct store_pg *pg, struct pg_query *q)
 		snprintf(pg->last_error, sizeof(pg->last_error),
 			 "schema version %d, this build expects %d: %s", pg->schema_version,
 			 pg->expected_schema,
-			 pg->schema_version < pg->expected_schema ? "run ussdgw-migrate up"
-								  : "the database is newer than this build");
+			 pg->schema_version < pg->expected_schema
+			     ? "run ussdgw-migrate up"
+			     : "the database is newer than this build");
 	}
 	if (pg->state != PGS_SCHEMA_MISMATCH)
 		LOGP(DDB, LOG_ERROR, "postgres %s: %s; queries refused", pg->name, pg->last_error);
@@ -762,8 +764,9 @@ int store_pg_exec(struct store_pg *pg, const char *name, int nparams, const char
 	}
 	if (!PQsendQueryPrepared(pg->conn, s->name, nparams, values, lengths, formats, 0) ||
 	    !PQpipelineSync(pg->conn)) {
+		/* q is answered by the refusal, not by the PREPARE. */
 		if (pg->tail && pg->tail->owner == q)
-			pg->tail->owner = NULL; /* q is answered by the refusal, not by the PREPARE */
+			pg->tail->owner = NULL;
 		send_failed(pg);
 		return refuse(pg, q);
 	}
@@ -800,8 +803,7 @@ static enum health_state health_probe(void *cls, char *detail, size_t n)
 		snprintf(detail, n, "connected, schema version %d", pg->schema_version);
 		return HEALTH_UP;
 	}
-	snprintf(detail, n, "%s",
-		 pg->last_error[0] ? pg->last_error : pg_state_names[pg->state]);
+	snprintf(detail, n, "%s", pg->last_error[0] ? pg->last_error : pg_state_names[pg->state]);
 	return HEALTH_DOWN;
 }
 
@@ -851,12 +853,12 @@ int store_pg_new(struct ev_loop *loop, const struct store_pg_opts *o, struct sto
 	char lbl[128];
 	snprintf(lbl, sizeof(lbl), "instance=\"%s\"", pg->name);
 	pg->m_queries = metrics_counter("gw_pg_queries_total", "PostgreSQL queries submitted", lbl);
-	pg->m_errors = metrics_counter("gw_pg_errors_total",
-				       "PostgreSQL queries failed (error, disconnect, refusal)", lbl);
-	pg->m_timeouts = metrics_counter("gw_pg_timeouts_total",
-					 "PostgreSQL queries past their deadline", lbl);
-	pg->m_reconnects = metrics_counter("gw_pg_reconnects_total",
-					   "PostgreSQL reconnect attempts", lbl);
+	pg->m_errors = metrics_counter(
+	    "gw_pg_errors_total", "PostgreSQL queries failed (error, disconnect, refusal)", lbl);
+	pg->m_timeouts =
+	    metrics_counter("gw_pg_timeouts_total", "PostgreSQL queries past their deadline", lbl);
+	pg->m_reconnects =
+	    metrics_counter("gw_pg_reconnects_total", "PostgreSQL reconnect attempts", lbl);
 	pg->m_latency = metrics_histogram("gw_pg_latency_seconds", "PostgreSQL query latency", lbl,
 					  metrics_latency_buckets, metrics_latency_buckets_n);
 	if (!pg->m_queries || !pg->m_errors || !pg->m_timeouts || !pg->m_reconnects ||
@@ -953,12 +955,12 @@ void store_pg_opts_from_cfg(const struct cfg *c, struct store_pg_opts *o)
 	json_t *r = cfg_root(c);
 	const char *pw = cfg_str(r, "postgres.password_file");
 	*o = (struct store_pg_opts){
-		.dsn = cfg_str(r, "postgres.dsn"),
-		.password_file = pw && *pw ? pw : NULL,
-		.connect_timeout_ms = (int)cfg_int(r, "postgres.connect_timeout_ms"),
-		.query_timeout_ms = (int)cfg_int(r, "postgres.query_timeout_ms"),
-		.reconnect_min_ms = (int)cfg_int(r, "postgres.reconnect_min_ms"),
-		.reconnect_max_ms = (int)cfg_int(r, "postgres.reconnect_max_ms"),
+	    .dsn = cfg_str(r, "postgres.dsn"),
+	    .password_file = pw && *pw ? pw : NULL,
+	    .connect_timeout_ms = (int)cfg_int(r, "postgres.connect_timeout_ms"),
+	    .query_timeout_ms = (int)cfg_int(r, "postgres.query_timeout_ms"),
+	    .reconnect_min_ms = (int)cfg_int(r, "postgres.reconnect_min_ms"),
+	    .reconnect_max_ms = (int)cfg_int(r, "postgres.reconnect_max_ms"),
 	};
 }
 
@@ -977,7 +979,8 @@ static int svc_start(struct gw_node *node, void **state)
 	struct store_pg_opts o;
 	store_pg_opts_from_cfg(node->cfg, &o);
 	if (!o.dsn || !*o.dsn) {
-		LOGP(DDB, LOG_ERROR, "postgres.dsn is empty: set the connection string of ussdgw_app");
+		LOGP(DDB, LOG_ERROR,
+		     "postgres.dsn is empty: set the connection string of ussdgw_app");
 		return GW_ECONFIG;
 	}
 	struct store_pg *pg;
@@ -1003,8 +1006,8 @@ static void svc_reload(struct gw_node *node, void *state, const struct cfg *newc
 }
 
 const struct gw_service store_pg_service = {
-	.name = "postgres",
-	.start = svc_start,
-	.stop = svc_stop,
-	.reload = svc_reload,
+    .name = "postgres",
+    .start = svc_start,
+    .stop = svc_stop,
+    .reload = svc_reload,
 };

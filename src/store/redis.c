@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/async.h>
 #include <hiredis/adapters/libev.h>
+#include <hiredis/async.h>
 
 #include "ussdgw/clock.h"
 #include "ussdgw/config.h"
@@ -37,9 +37,9 @@
 enum redis_state { RS_DOWN, RS_CONNECTING, RS_UP };
 
 static const char *const redis_state_names[] = {
-	[RS_DOWN] = "DOWN",
-	[RS_CONNECTING] = "CONNECTING",
-	[RS_UP] = "UP",
+    [RS_DOWN] = "DOWN",
+    [RS_CONNECTING] = "CONNECTING",
+    [RS_UP] = "UP",
 };
 
 struct redis_cmd {
@@ -148,8 +148,8 @@ static void cmd_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->deferred_err) {
 		cmd_deliver(c, c->deferred_err, NULL);
 	} else {
-		LOGP(DREDIS, LOG_WARN, "redis %s: command timed out; its late reply will be dropped",
-		     c->r->name);
+		LOGP(DREDIS, LOG_WARN,
+		     "redis %s: command timed out; its late reply will be dropped", c->r->name);
 		cmd_deliver(c, GW_ETIMEDOUT, NULL);
 	}
 	cmd_maybe_free(c);
@@ -399,8 +399,8 @@ static void start_connect(struct store_redis *r)
 {
 	char ep[160];
 	GW_BUG_ON(r->ac);
-	redisAsyncContext *ac = r->socket ? redisAsyncConnectUnix(r->socket)
-					  : redisAsyncConnect(r->host, r->port);
+	redisAsyncContext *ac =
+	    r->socket ? redisAsyncConnectUnix(r->socket) : redisAsyncConnect(r->host, r->port);
 	if (!ac || ac->err) {
 		snprintf(r->last_error, sizeof(r->last_error), "connect to %s: %s",
 			 endpoint(r, ep, sizeof(ep)), ac ? ac->errstr : "out of memory");
@@ -517,10 +517,10 @@ int store_redis_new(struct ev_loop *loop, const struct store_redis_opts *o,
 	r->m_commands = metrics_counter("gw_redis_commands_total", "Redis commands sent", lbl);
 	r->m_errors = metrics_counter("gw_redis_errors_total",
 				      "Redis commands failed (error reply, disconnect)", lbl);
-	r->m_timeouts = metrics_counter("gw_redis_timeouts_total",
-					"Redis commands past their deadline", lbl);
-	r->m_reconnects = metrics_counter("gw_redis_reconnects_total",
-					  "Redis reconnect attempts", lbl);
+	r->m_timeouts =
+	    metrics_counter("gw_redis_timeouts_total", "Redis commands past their deadline", lbl);
+	r->m_reconnects =
+	    metrics_counter("gw_redis_reconnects_total", "Redis reconnect attempts", lbl);
 	r->m_latency = metrics_histogram("gw_redis_latency_seconds", "Redis command latency", lbl,
 					 metrics_latency_buckets, metrics_latency_buckets_n);
 	if (!r->m_commands || !r->m_errors || !r->m_timeouts || !r->m_reconnects || !r->m_latency) {
@@ -603,15 +603,15 @@ void store_redis_opts_from_cfg(const struct cfg *c, struct store_redis_opts *o)
 	json_t *r = cfg_root(c);
 	const char *pw = cfg_str(r, "redis.password_file");
 	*o = (struct store_redis_opts){
-		.host = cfg_str(r, "redis.host"),
-		.port = (int)cfg_int(r, "redis.port"),
-		.socket = cfg_str(r, "redis.socket"),
-		.password_file = pw && *pw ? pw : NULL,
-		.db = (int)cfg_int(r, "redis.db"),
-		.command_timeout_ms = (int)cfg_int(r, "redis.command_timeout_ms"),
-		.connect_timeout_ms = (int)cfg_int(r, "redis.connect_timeout_ms"),
-		.reconnect_min_ms = (int)cfg_int(r, "redis.reconnect_min_ms"),
-		.reconnect_max_ms = (int)cfg_int(r, "redis.reconnect_max_ms"),
+	    .host = cfg_str(r, "redis.host"),
+	    .port = (int)cfg_int(r, "redis.port"),
+	    .socket = cfg_str(r, "redis.socket"),
+	    .password_file = pw && *pw ? pw : NULL,
+	    .db = (int)cfg_int(r, "redis.db"),
+	    .command_timeout_ms = (int)cfg_int(r, "redis.command_timeout_ms"),
+	    .connect_timeout_ms = (int)cfg_int(r, "redis.connect_timeout_ms"),
+	    .reconnect_min_ms = (int)cfg_int(r, "redis.reconnect_min_ms"),
+	    .reconnect_max_ms = (int)cfg_int(r, "redis.reconnect_max_ms"),
 	};
 }
 
@@ -662,8 +662,8 @@ static void svc_reload(struct gw_node *node, void *state, const struct cfg *newc
 }
 
 const struct gw_service store_redis_service = {
-	.name = "redis",
-	.start = svc_start,
-	.stop = svc_stop,
-	.reload = svc_reload,
+    .name = "redis",
+    .start = svc_start,
+    .stop = svc_stop,
+    .reload = svc_reload,
 };

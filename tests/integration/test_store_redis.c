@@ -51,7 +51,7 @@ static void record(void *cls, int err, redisReply *reply)
 		o->integer = reply->integer;
 	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
 		o->len = reply->element[1]->len < sizeof(o->str) - 1 ? reply->element[1]->len
-								      : sizeof(o->str) - 1;
+								     : sizeof(o->str) - 1;
 		memcpy(o->str, reply->element[1]->str, o->len);
 		o->str[o->len] = '\0';
 	}
@@ -69,37 +69,38 @@ static void guard_cb(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 /* Run the loop until *flag is true. The guard only stops a hung test. */
-#define RUN_UNTIL(cond)                                                        \
-	do {                                                                   \
-		ev_timer g;                                                    \
-		ev_timer_init(&g, guard_cb, 20., 0.);                         \
-		guard_fired = false;                                           \
-		ev_timer_start(loop, &g);                                      \
-		while (!(cond) && !guard_fired)                                \
-			ev_run(loop, EVRUN_ONCE);                              \
-		ev_timer_stop(loop, &g);                                       \
-		if (guard_fired)                                               \
-			fail_msg("gave up waiting for: %s", #cond);            \
+#define RUN_UNTIL(cond)                                                                            \
+	do {                                                                                       \
+		ev_timer g;                                                                        \
+		ev_timer_init(&g, guard_cb, 20., 0.);                                              \
+		guard_fired = false;                                                               \
+		ev_timer_start(loop, &g);                                                          \
+		while (!(cond) && !guard_fired)                                                    \
+			ev_run(loop, EVRUN_ONCE);                                                  \
+		ev_timer_stop(loop, &g);                                                           \
+		if (guard_fired)                                                                   \
+			fail_msg("gave up waiting for: %s", #cond);                                \
 	} while (0)
 
 static const char *need_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !*v)
-		fail_msg("%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
-			 name);
+		fail_msg(
+		    "%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
+		    name);
 	return v;
 }
 
 static struct store_redis_opts tcp_opts(const char *name)
 {
 	struct store_redis_opts o = {
-		.host = need_env("USSDGW_REDIS_HOST"),
-		.port = atoi(need_env("USSDGW_REDIS_PORT")),
-		.command_timeout_ms = 2000,
-		.reconnect_min_ms = 20,
-		.reconnect_max_ms = 200,
-		.health_name = name,
+	    .host = need_env("USSDGW_REDIS_HOST"),
+	    .port = atoi(need_env("USSDGW_REDIS_PORT")),
+	    .command_timeout_ms = 2000,
+	    .reconnect_min_ms = 20,
+	    .reconnect_max_ms = 200,
+	    .health_name = name,
 	};
 	return o;
 }
@@ -463,16 +464,17 @@ static void test_daemon_service_and_reload(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip_tcp_binary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roundtrip_unix_socket, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_fires_once_late_reply_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_once_then_reconnects, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_daemon_service_and_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_tcp_binary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_unix_socket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_fires_once_late_reply_dropped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_once_then_reconnects,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_service_and_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,9 @@ struct cfg;
 struct gw_service;
 
 struct store_pg_opts {
-	const char *dsn;	   /**< libpq connection string (the restricted app role) */
+	const char *dsn;	   /**< libpq connection string (the restricted app role); use a
+				    *   socket folder or hostaddr=, as libpq resolves a host name
+				    *   synchronously */
 	const char *password_file; /**< password (secfile rules); NULL = none / from the DSN */
 	int connect_timeout_ms;	   /**< default 3000 */
 	int query_timeout_ms;	   /**< default deadline when a query passes 0 (default 5000) */

@@ -36,7 +36,8 @@ struct cfg;
 struct gw_service;
 
 struct store_redis_opts {
-	const char *host;	   /**< TCP host (default 127.0.0.1) */
+	const char *host;	   /**< TCP address (default 127.0.0.1); a name is resolved
+				    *   synchronously by hiredis, so give an address */
 	int port;		   /**< TCP port (default 6379) */
 	const char *socket;	   /**< unix socket path; when set, used instead of host/port */
 	const char *password_file; /**< AUTH password (secfile rules); NULL = no AUTH */

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <hiredis/adapters/libev.h>
 #include <hiredis/async.h>
 
@@ -509,6 +511,13 @@ int store_redis_new(struct ev_loop *loop, const struct store_redis_opts *o,
 			goto fail;
 		}
 	}
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (!r->socket && inet_pton(AF_INET, r->host, addr) != 1 &&
+	    inet_pton(AF_INET6, r->host, addr) != 1)
+		LOGP(DREDIS, LOG_WARN,
+		     "redis %s: host \"%s\" is a name; hiredis resolves it synchronously, "
+		     "blocking the loop at every connect: give an address or a socket",
+		     r->name, r->host);
 	r->rng = (uint64_t)gw_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
 	if (!r->rng)
 		r->rng = 1;

@@ -421,6 +421,32 @@ static void test_wrong_password_not_ready(void **state)
 	unlink(path);
 }
 
+/* With a ping interval, a Redis that stops answering (CLIENT PAUSE, shared
+ * but this test runs alone) takes the node out of readiness without a
+ * disconnect, and back in when it answers again. */
+static void test_ping_marks_stalled_redis_down(void **state)
+{
+	(void)state;
+	struct store_redis_opts o = tcp_opts("redis");
+	o.ping_interval_ms = 50;
+	struct store_redis *r = open_store(&o);
+	struct store_redis_opts o2 = tcp_opts("redis-aux");
+	struct store_redis *aux = open_store(&o2);
+	assert_int_equal(health_check(NULL), HEALTH_READY);
+	struct outcome pause = {0};
+	store_redis_command(aux, record, &pause, 0, "CLIENT PAUSE %d ALL", 1500);
+	RUN_UNTIL(pause.calls == 1);
+	assert_string_equal(pause.str, "OK");
+	char *json = NULL;
+	RUN_UNTIL((free(json), health_check(&json) == HEALTH_NOT_READY));
+	assert_non_null(strstr(json, "PING not answered"));
+	free(json);
+	assert_true(store_redis_connected(r)); /* still connected, just not answering */
+	RUN_UNTIL(health_check(NULL) == HEALTH_READY);
+	store_redis_free(aux);
+	store_redis_free(r);
+}
+
 static struct cfg *load_cfg(int command_timeout_ms)
 {
 	char json[512], err[256];
@@ -474,6 +500,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_daemon_service_and_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ping_marks_stalled_redis_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

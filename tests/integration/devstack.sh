@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dev stack the other tests rely on: env complete, start idempotent,
 # Redis with AOF (appendonly, everysec), both services on loopback only,
-# PostgreSQL run by the unprivileged user, migrations applied.
+# PostgreSQL never run by root, migrations applied.
 set -euo pipefail
 src=${GW_SOURCE_DIR:?}
 ds=$src/tools/devstack
@@ -33,7 +33,9 @@ rc() { redis-cli -s "$USSDGW_REDIS_SOCKET" "$@"; }
 # PostgreSQL: loopback only, not run by root, at the tree's schema version.
 [ "$(psql -X -tA -c 'SHOW listen_addresses')" = 127.0.0.1 ] || fail "listen_addresses"
 pm=$(head -n1 "$(dirname "$PGHOST")/data/postmaster.pid")
-[ "$(ps -o user= -p "$pm")" = ussdgw-dev ] || fail "postgres runs as $(ps -o user= -p "$pm")"
+want=ussdgw-dev
+[ "$(id -u)" -eq 0 ] || want=$(id -un)
+[ "$(ps -o user= -p "$pm")" = "$want" ] || fail "postgres runs as $(ps -o user= -p "$pm"), want $want"
 top=$(ls "$src"/sql/[0-9][0-9][0-9][0-9]-*.sql | sort | tail -n1 | xargs basename | cut -c1-4)
 [ "$(psql -X -tA -c 'SELECT max(version) FROM schema_version')" = "$((10#$top))" ] ||
 	fail "schema version is not $((10#$top))"

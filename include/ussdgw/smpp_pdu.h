@@ -388,6 +388,20 @@ static inline bool smpp_is_resp(uint32_t command_id)
 	return (command_id & SMPP_RESP_BIT) != 0;
 }
 
+/** smpp_pdu_describe() flags. */
+#define SMPP_DESCRIBE_REDACT 1u /**< addresses, passwords and message bodies as lengths only */
+
+/**
+ * Write a one-line, deterministic description of @p pdu: command name,
+ * sequence, status, then every mandatory field of that command in wire order
+ * and every TLV (name, tag, hex value). Bytes outside printable ASCII are shown
+ * as \xNN. Without SMPP_DESCRIBE_REDACT the text holds MSISDNs and message
+ * bodies in clear: for tests and offline tools, never for logs.
+ * @return the length the full text needs (as snprintf); the output is always
+ *   NUL-terminated when @p cap > 0 and is truncated to fit
+ */
+size_t smpp_pdu_describe(const struct smpp_pdu *pdu, unsigned flags, char *buf, size_t cap);
+
 /** Name tables for logs. Each returns a static string, never NULL; unknown
  *  values give "UNKNOWN" (statuses 0x400-0x4FF give "VENDOR"). */
 const char *smpp_command_name(uint32_t command_id);

@@ -3,7 +3,9 @@
  * drift apart. Everything goes through the wire cursor in wire.h. */
 #include "ussdgw/smpp_pdu.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "smpp/wire.h"
@@ -122,11 +124,12 @@ struct field {
 	uint8_t max;     /* F_CSTR: maximum size including the NUL */
 	uint16_t off;    /* offset in struct smpp_pdu */
 	uint16_t status; /* F_CSTR: status when the string is over its maximum */
+	const char *name;
 };
 
-#define U8(f) {F_U8, 0, offsetof(struct smpp_pdu, f), 0}
-#define CS(f, m, st) {F_CSTR, m, offsetof(struct smpp_pdu, f), st}
-#define SM {F_SM, 0, 0, 0}
+#define U8(f) {F_U8, 0, offsetof(struct smpp_pdu, f), 0, #f}
+#define CS(f, m, st) {F_CSTR, m, offsetof(struct smpp_pdu, f), st, #f}
+#define SM {F_SM, 0, 0, 0, "short_message"}
 
 static const struct field f_bind[] = {
 	CS(system_id, 16, ESME_RINVSYSID), CS(password, 9, ESME_RINVPASWD),
@@ -411,7 +414,7 @@ int smpp_decode(const uint8_t *buf, size_t len, const struct smpp_decode_opts *o
 		return GW_ENOTSUP;
 	}
 	bool resp = smpp_is_resp(out->command_id);
-	if (resp && len == SMPP_HEADER_LEN) {
+	if (resp && len == SMPP_HEADER_LEN && c->nfields > 0) {
 		out->flags |= SMPP_PDU_F_HEADER_ONLY;
 		return 0;
 	}
@@ -631,4 +634,98 @@ int smpp_pdu_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag, uint32_t *out)
 		r = (r << 8) | v[i];
 	*out = r;
 	return 0;
+}
+
+/* ---- description (tests, tools) ------------------------------------------ */
+
+struct sbuf {
+	char *p;
+	size_t cap, len;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = b->len < b->cap ? b->cap - b->len : 0;
+	int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n;
+}
+
+static void sb_quoted(struct sbuf *b, const uint8_t *p, size_t n)
+{
+	sb_printf(b, "\"");
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\')
+			sb_printf(b, "%c", p[i]);
+		else
+			sb_printf(b, "\\x%02X", p[i]);
+	}
+	sb_printf(b, "\"");
+}
+
+static void sb_hex(struct sbuf *b, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sb_printf(b, "%02X", p[i]);
+}
+
+static bool field_redacted(const char *name)
+{
+	return strstr(name, "addr") || strcmp(name, "password") == 0 ||
+	       strcmp(name, "short_message") == 0;
+}
+
+size_t smpp_pdu_describe(const struct smpp_pdu *pdu, unsigned flags, char *buf, size_t cap)
+{
+	struct sbuf b = {buf, cap, 0};
+	bool redact = flags & SMPP_DESCRIBE_REDACT;
+	if (cap)
+		buf[0] = 0;
+	sb_printf(&b, "%s seq=%u status=%s(0x%08X)", smpp_command_name(pdu->command_id),
+		  pdu->sequence_number, smpp_status_name(pdu->command_status),
+		  pdu->command_status);
+	if (pdu->flags & SMPP_PDU_F_HEADER_ONLY)
+		sb_printf(&b, " header-only");
+	if (pdu->flags & SMPP_PDU_F_BODY_SKIPPED)
+		sb_printf(&b, " body-skipped");
+	const struct command *c = command_find(pdu->command_id);
+	if (c && !(smpp_is_resp(pdu->command_id) && (pdu->flags & SMPP_PDU_F_HEADER_ONLY))) {
+		for (unsigned i = 0; i < c->nfields; i++) {
+			const struct field *f = &c->fields[i];
+			const uint8_t *src = (const uint8_t *)pdu + f->off;
+			sb_printf(&b, " %s=", f->name);
+			if (f->kind == F_U8) {
+				sb_printf(&b, "0x%02X", *src);
+				continue;
+			}
+			const uint8_t *p;
+			size_t n;
+			if (f->kind == F_CSTR) {
+				const struct smpp_str *s = (const struct smpp_str *)(const void *)src;
+				p = (const uint8_t *)s->ptr;
+				n = s->len;
+			} else {
+				p = pdu->short_message;
+				n = pdu->sm_length;
+			}
+			if (redact && field_redacted(f->name))
+				sb_printf(&b, "<%zu bytes>", n);
+			else
+				sb_quoted(&b, p, n);
+		}
+	}
+	unsigned nt = pdu->tlv_count < SMPP_MAX_TLVS ? pdu->tlv_count : SMPP_MAX_TLVS;
+	for (unsigned i = 0; i < nt; i++) {
+		const struct smpp_tlv *t = &pdu->tlv[i];
+		sb_printf(&b, " tlv:%s(0x%04X)=", smpp_tlv_name(t->tag), t->tag);
+		if (redact && t->tag == SMPP_TLV_MESSAGE_PAYLOAD)
+			sb_printf(&b, "<%u bytes>", t->len);
+		else
+			sb_hex(&b, smpp_tlv_value(t), t->len);
+	}
+	return b.len;
 }

@@ -388,6 +388,14 @@ static inline bool smpp_is_resp(uint32_t command_id)
 	return (command_id & SMPP_RESP_BIT) != 0;
 }
 
+/**
+ * Compare two PDUs by content: header (length not included), the mandatory
+ * fields of the command (string bytes, not pointers), and the TLVs in order.
+ * Useful to recognise a re-sent PDU and to check a decode/encode round trip.
+ * @param[in] ignore_seq leave sequence_number out of the comparison
+ */
+bool smpp_pdu_equal(const struct smpp_pdu *a, const struct smpp_pdu *b, bool ignore_seq);
+
 /** smpp_pdu_describe() flags. */
 #define SMPP_DESCRIBE_REDACT 1u /**< addresses, passwords and message bodies as lengths only */
 

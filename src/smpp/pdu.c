@@ -636,6 +636,57 @@ int smpp_pdu_tlv_uint(const struct smpp_pdu *pdu, uint16_t tag, uint32_t *out)
 	return 0;
 }
 
+/* ---- comparison ------------------------------------------------------------ */
+
+static bool bytes_eq(const void *a, size_t an, const void *b, size_t bn)
+{
+	return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+bool smpp_pdu_equal(const struct smpp_pdu *a, const struct smpp_pdu *b, bool ignore_seq)
+{
+	if (a->command_id != b->command_id || a->command_status != b->command_status ||
+	    (!ignore_seq && a->sequence_number != b->sequence_number))
+		return false;
+	const struct command *c = command_find(a->command_id);
+	bool ha = smpp_is_resp(a->command_id) && (a->flags & SMPP_PDU_F_HEADER_ONLY);
+	bool hb = smpp_is_resp(b->command_id) && (b->flags & SMPP_PDU_F_HEADER_ONLY);
+	if (c && c->nfields && ha != hb)
+		return false;
+	if (!c || ha)
+		return true;
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct field *f = &c->fields[i];
+		const uint8_t *pa = (const uint8_t *)a + f->off, *pb = (const uint8_t *)b + f->off;
+		switch (f->kind) {
+		case F_U8:
+			if (*pa != *pb)
+				return false;
+			break;
+		case F_CSTR: {
+			const struct smpp_str *sa = (const struct smpp_str *)(const void *)pa;
+			const struct smpp_str *sb = (const struct smpp_str *)(const void *)pb;
+			if (!bytes_eq(sa->ptr, sa->len, sb->ptr, sb->len))
+				return false;
+			break;
+		}
+		case F_SM:
+			if (!bytes_eq(a->short_message, a->sm_length, b->short_message, b->sm_length))
+				return false;
+			break;
+		}
+	}
+	if (a->tlv_count != b->tlv_count || a->tlv_count > SMPP_MAX_TLVS)
+		return false;
+	for (unsigned i = 0; i < a->tlv_count; i++) {
+		const struct smpp_tlv *x = &a->tlv[i], *y = &b->tlv[i];
+		if (x->tag != y->tag ||
+		    !bytes_eq(smpp_tlv_value(x), x->len, smpp_tlv_value(y), y->len))
+			return false;
+	}
+	return true;
+}
+
 /* ---- description (tests, tools) ------------------------------------------ */
 
 struct sbuf {

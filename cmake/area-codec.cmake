@@ -22,3 +22,7 @@ if(TARGET test_pdu_oracle)
     target_compile_definitions(test_pdu_oracle PRIVATE GW_NO_SMPP34)
   endif()
 endif()
+
+# Text codec CLI for tests/interop/smpp_text.sh (compares with node-smpp).
+add_executable(smpp_text_tool ${CMAKE_SOURCE_DIR}/tests/interop/smpp_text_tool.c)
+target_link_libraries(smpp_text_tool PRIVATE ussdgw_core)

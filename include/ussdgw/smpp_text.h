@@ -66,10 +66,14 @@ int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t len, char
  */
 int smpp_gsm7_pack(const uint8_t *septets, size_t n, unsigned fill_bits, unsigned flags,
 		   uint8_t *out, size_t cap, size_t *out_len);
+/** smpp_gsm7_unpack(): read as many septets as the bytes hold. */
+#define SMPP_GSM7_ALL ((size_t)-1)
+
 /**
  * Unpack 7-bit packed data into one septet per octet.
- * @param[in] nsept septets to read, or 0 for as many as the bytes hold
- *   (with SMPP_GSM7_USSD_PAD a final CR that is padding is dropped)
+ * @param[in] nsept septets to read (0 reads none), or SMPP_GSM7_ALL for as many
+ *   as the bytes hold (then, with SMPP_GSM7_USSD_PAD, a final CR that is
+ *   padding is dropped)
  * @return 0; GW_EPROTO_MALFORMED if @p nsept needs more bytes than @p len
  */
 int smpp_gsm7_unpack(const uint8_t *in, size_t len, unsigned fill_bits, size_t nsept,

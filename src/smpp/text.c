@@ -298,7 +298,7 @@ int smpp_gsm7_pack(const uint8_t *septets, size_t n, unsigned fill_bits, unsigne
 {
 	if (fill_bits > 6 || (!septets && n) || (!out && cap) || !out_len)
 		return GW_EINVAL;
-	size_t bits = fill_bits + 7 * n;
+	size_t bits = n ? fill_bits + 7 * n : 0; /* no septets: no octets */
 	bool pad = (flags & SMPP_GSM7_USSD_PAD) && bits % 8 == 1;
 	if (pad)
 		bits += 7;
@@ -327,7 +327,7 @@ int smpp_gsm7_unpack(const uint8_t *in, size_t len, unsigned fill_bits, size_t n
 	if (fill_bits > 6 || (!in && len) || (!out && cap) || !out_len)
 		return GW_EINVAL;
 	size_t avail = len * 8 > fill_bits ? (len * 8 - fill_bits) / 7 : 0;
-	bool derived = nsept == 0;
+	bool derived = nsept == SMPP_GSM7_ALL;
 	if (derived)
 		nsept = avail;
 	else if (nsept > avail)

@@ -121,7 +121,7 @@ static void udh_and_packing(const uint8_t *d, size_t n)
 	CHECK(smpp_gsm7_pack(enc2, n - 1, fill, 0, enc, sizeof(enc), &l) == 0);
 	CHECK(smpp_gsm7_unpack(enc, l, fill, n - 1, 0, sept, sizeof(sept), &m) == 0);
 	CHECK(m == n - 1 && memcmp(sept, enc2, m) == 0);
-	(void)smpp_gsm7_unpack(d, n, fill, 0, SMPP_GSM7_USSD_PAD, enc, sizeof(enc), &m);
+	(void)smpp_gsm7_unpack(d, n, fill, SMPP_GSM7_ALL, SMPP_GSM7_USSD_PAD, enc, sizeof(enc), &m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

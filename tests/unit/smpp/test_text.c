@@ -162,7 +162,7 @@ static void test_pack(void **state)
 			 0);
 	assert_int_equal(n, 7);
 	assert_int_equal(enc[6], 0x1b);
-	assert_int_equal(smpp_gsm7_unpack(enc, n, 0, 0, SMPP_GSM7_USSD_PAD, back, sizeof(back), &m), 0);
+	assert_int_equal(smpp_gsm7_unpack(enc, n, 0, SMPP_GSM7_ALL, SMPP_GSM7_USSD_PAD, back, sizeof(back), &m), 0);
 	assert_int_equal(m, 7);
 	assert_memory_equal(back, "AAAAAAA", 7);
 	/* 182 septets fill the 160-octet USSD string */
@@ -181,6 +181,15 @@ static void test_pack(void **state)
 	}
 	assert_int_equal(smpp_gsm7_unpack(enc, 2, 0, 3, 0, back, sizeof(back), &m),
 			 GW_EPROTO_MALFORMED);
+	/* zero septets: zero octets, and unpacking zero reads none (regression:
+	 * 0 used to mean "as many as fit") */
+	assert_int_equal(smpp_gsm7_pack(sept, 0, 1, 0, enc, sizeof(enc), &n), 0);
+	assert_int_equal(n, 0);
+	static const uint8_t one[] = {0xbe};
+	assert_int_equal(smpp_gsm7_unpack(one, 1, 1, 0, 0, back, sizeof(back), &m), 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(smpp_gsm7_unpack(one, 1, 1, SMPP_GSM7_ALL, 0, back, sizeof(back), &m), 0);
+	assert_int_equal(m, 1);
 	sept[0] = 0x80;
 	assert_int_equal(smpp_gsm7_pack(sept, 1, 0, 0, enc, sizeof(enc), &n), GW_EINVAL);
 }

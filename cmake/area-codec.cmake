@@ -26,3 +26,9 @@ endif()
 # Text codec CLI for tests/interop/smpp_text.sh (compares with node-smpp).
 add_executable(smpp_text_tool ${CMAKE_SOURCE_DIR}/tests/interop/smpp_text_tool.c)
 target_link_libraries(smpp_text_tool PRIVATE ussdgw_core)
+
+# Codec micro-benchmark against libsmpp34 (tools/bench/codec_bench.c).
+if(SMPP34_FOUND)
+  add_executable(codec_bench ${CMAKE_SOURCE_DIR}/tools/bench/codec_bench.c)
+  target_link_libraries(codec_bench PRIVATE ussdgw_core PkgConfig::SMPP34)
+endif()

@@ -116,6 +116,7 @@ struct smpp_text_plan {
 /**
  * Pick the encoding with the fewest parts for @p utf8 (ties: GSM7, then
  * Latin-1, then UCS2), encode it into @p out and compute the part boundaries.
+ * A @p cap of 2 * @p len bytes always suffices.
  * @return 0; GW_EINVAL for invalid UTF-8; GW_EMSGSIZE if @p cap is too small, the
  *   text needs more than SMPP_TEXT_MAX_PARTS parts, or more than one with
  *   SMPP_CONCAT_NONE / the USSD bearer

@@ -89,34 +89,68 @@ static bool tlv_len_ok(uint16_t tag, uint16_t len16)
 
 /* ---- statuses ------------------------------------------------------------ */
 
+/* Name table for command_status (value_string style; used for logs only). */
+#define STATUS_NAME(x)                                                                             \
+	{                                                                                          \
+		x, #x                                                                              \
+	}
+static const struct {
+	uint32_t value;
+	const char *name;
+} status_names[] = {
+    STATUS_NAME(ESME_ROK),
+    STATUS_NAME(ESME_RINVMSGLEN),
+    STATUS_NAME(ESME_RINVCMDLEN),
+    STATUS_NAME(ESME_RINVCMDID),
+    STATUS_NAME(ESME_RINVBNDSTS),
+    STATUS_NAME(ESME_RINVPRTFLG),
+    STATUS_NAME(ESME_RINVREGDLVFLG),
+    STATUS_NAME(ESME_RSYSERR),
+    STATUS_NAME(ESME_RINVSRCADR),
+    STATUS_NAME(ESME_RINVDSTADR),
+    STATUS_NAME(ESME_RINVMSGID),
+    STATUS_NAME(ESME_RBINDFAIL),
+    STATUS_NAME(ESME_RINVSYSID),
+    STATUS_NAME(ESME_RCANCELFAIL),
+    STATUS_NAME(ESME_RREPLACEFAIL),
+    STATUS_NAME(ESME_RMSGQFUL),
+    STATUS_NAME(ESME_RINVSERTYP),
+    STATUS_NAME(ESME_RINVNUMDESTS),
+    STATUS_NAME(ESME_RINVDLNAME),
+    STATUS_NAME(ESME_RINVDESTFLAG),
+    STATUS_NAME(ESME_RINVSUBREP),
+    STATUS_NAME(ESME_RINVESMCLASS),
+    STATUS_NAME(ESME_RCNTSUBDL),
+    STATUS_NAME(ESME_RSUBMITFAIL),
+    STATUS_NAME(ESME_RINVSRCTON),
+    STATUS_NAME(ESME_RINVSRCNPI),
+    STATUS_NAME(ESME_RINVDSTTON),
+    STATUS_NAME(ESME_RINVDSTNPI),
+    STATUS_NAME(ESME_RINVSYSTYP),
+    STATUS_NAME(ESME_RINVREPFLAG),
+    STATUS_NAME(ESME_RINVNUMMSGS),
+    STATUS_NAME(ESME_RTHROTTLED),
+    STATUS_NAME(ESME_RINVSCHED),
+    STATUS_NAME(ESME_RINVEXPIRY),
+    STATUS_NAME(ESME_RINVDFTMSGID),
+    STATUS_NAME(ESME_RX_T_APPN),
+    STATUS_NAME(ESME_RX_P_APPN),
+    STATUS_NAME(ESME_RX_R_APPN),
+    STATUS_NAME(ESME_RQUERYFAIL),
+    STATUS_NAME(ESME_RINVOPTPARSTREAM),
+    STATUS_NAME(ESME_ROPTPARNOTALLWD),
+    STATUS_NAME(ESME_RINVPARLEN),
+    STATUS_NAME(ESME_RMISSINGOPTPARAM),
+    STATUS_NAME(ESME_RINVOPTPARAMVAL),
+    STATUS_NAME(ESME_RDELIVERYFAILURE),
+    STATUS_NAME(ESME_RUNKNOWNERR),
+};
+
 const char *smpp_status_name(uint32_t status)
 {
-	switch (status) {
-#define S(x)                                                                                       \
-	case x:                                                                                    \
-		return #x;
-		S(ESME_ROK)
-		S(ESME_RINVMSGLEN) S(ESME_RINVCMDLEN) S(ESME_RINVCMDID) S(ESME_RINVBNDSTS) S(
-		    ESME_RALYBND) S(ESME_RINVPRTFLG) S(ESME_RINVREGDLVFLG) S(ESME_RSYSERR)
-		    S(ESME_RINVSRCADR) S(ESME_RINVDSTADR) S(ESME_RINVMSGID) S(ESME_RBINDFAIL) S(
-			ESME_RINVPASWD) S(ESME_RINVSYSID) S(ESME_RCANCELFAIL) S(ESME_RREPLACEFAIL)
-			S(ESME_RMSGQFUL) S(ESME_RINVSERTYP) S(ESME_RINVNUMDESTS) S(ESME_RINVDLNAME)
-			    S(ESME_RINVDESTFLAG) S(ESME_RINVSUBREP) S(ESME_RINVESMCLASS)
-				S(ESME_RCNTSUBDL) S(ESME_RSUBMITFAIL) S(ESME_RINVSRCTON)
-				    S(ESME_RINVSRCNPI) S(ESME_RINVDSTTON) S(ESME_RINVDSTNPI)
-					S(ESME_RINVSYSTYP) S(ESME_RINVREPFLAG) S(ESME_RINVNUMMSGS)
-					    S(ESME_RTHROTTLED) S(ESME_RINVSCHED) S(ESME_RINVEXPIRY)
-						S(ESME_RINVDFTMSGID) S(ESME_RX_T_APPN)
-						    S(ESME_RX_P_APPN) S(ESME_RX_R_APPN)
-							S(ESME_RQUERYFAIL) S(ESME_RINVOPTPARSTREAM)
-							    S(ESME_ROPTPARNOTALLWD)
-								S(ESME_RINVPARLEN)
-								    S(ESME_RMISSINGOPTPARAM)
-									S(ESME_RINVOPTPARAMVAL)
-									    S(ESME_RDELIVERYFAILURE)
-										S(ESME_RUNKNOWNERR)
-#undef S
-	}
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (status_names[i].value == status)
+			return status_names[i].name;
 	if (status >= 0x400 && status <= 0x4FF)
 		return "VENDOR";
 	return "UNKNOWN";

@@ -450,7 +450,14 @@ static void get_cstr(struct wire *w, struct smpp_str *s, unsigned max, uint32_t 
 		return;
 	size_t scan = left < max ? left : max;
 	const uint8_t *p = w->rbase + w->pos;
-	const uint8_t *nul = memchr(p, 0, scan);
+	/* SMPP strings are short (at most 65 bytes): a plain loop beats memchr here */
+	const uint8_t *nul = NULL;
+	for (size_t i = 0; i < scan; i++) {
+		if (!p[i]) {
+			nul = p + i;
+			break;
+		}
+	}
 	if (!nul) {
 		wire_fail(w, left < max ? ST(ESME_RINVCMDLEN) : ST(too_long));
 		return;
@@ -593,9 +600,15 @@ int smpp_decode(const uint8_t *buf, size_t len, const struct smpp_decode_opts *o
 
 static void put_cstr(struct wire *w, const struct smpp_str *s, unsigned max)
 {
-	if (s->len + 1 > max || (s->len && (!s->ptr || memchr(s->ptr, 0, s->len)))) {
+	if (s->len + 1 > max || (s->len && !s->ptr)) {
 		wire_fail(w, GW_EINVAL);
 		return;
+	}
+	for (size_t i = 0; i < s->len; i++) {
+		if (!s->ptr[i]) { /* a NUL inside would end the string early on the wire */
+			wire_fail(w, GW_EINVAL);
+			return;
+		}
 	}
 	wire_put_bytes(w, s->ptr, s->len, GW_EMSGSIZE);
 	wire_put_u8(w, 0, GW_EMSGSIZE);

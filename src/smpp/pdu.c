@@ -282,8 +282,18 @@ struct command {
 		id, name, NULL, 0, false                                                           \
 	}
 
-/* Sorted by nothing in particular; command_find() switches on the id. */
+/* Most frequent first: command_find() is a linear scan and a USSD or SMS
+ * link mostly carries deliver_sm, submit_sm, their responses and enquire_link. */
 static const struct command commands[] = {
+    CMD(SMPP_DELIVER_SM, "deliver_sm", f_submit, true),
+    CMD(SMPP_DELIVER_SM_RESP, "deliver_sm_resp", f_msgid_resp, true),
+    CMD(SMPP_SUBMIT_SM, "submit_sm", f_submit, true),
+    CMD(SMPP_SUBMIT_SM_RESP, "submit_sm_resp", f_msgid_resp, true),
+    CMD0(SMPP_ENQUIRE_LINK, "enquire_link"),
+    CMD0(SMPP_ENQUIRE_LINK_RESP, "enquire_link_resp"),
+    CMD(SMPP_DATA_SM, "data_sm", f_data_sm, true),
+    CMD(SMPP_DATA_SM_RESP, "data_sm_resp", f_msgid_resp, true),
+    CMD0(SMPP_GENERIC_NACK, "generic_nack"),
     CMD(SMPP_BIND_RECEIVER, "bind_receiver", f_bind, false),
     CMD(SMPP_BIND_RECEIVER_RESP, "bind_receiver_resp", f_bind_resp, true),
     CMD(SMPP_BIND_TRANSMITTER, "bind_transmitter", f_bind, false),
@@ -293,15 +303,6 @@ static const struct command commands[] = {
     CMD(SMPP_OUTBIND, "outbind", f_outbind, false),
     CMD0(SMPP_UNBIND, "unbind"),
     CMD0(SMPP_UNBIND_RESP, "unbind_resp"),
-    CMD0(SMPP_ENQUIRE_LINK, "enquire_link"),
-    CMD0(SMPP_ENQUIRE_LINK_RESP, "enquire_link_resp"),
-    CMD0(SMPP_GENERIC_NACK, "generic_nack"),
-    CMD(SMPP_SUBMIT_SM, "submit_sm", f_submit, true),
-    CMD(SMPP_SUBMIT_SM_RESP, "submit_sm_resp", f_msgid_resp, true),
-    CMD(SMPP_DELIVER_SM, "deliver_sm", f_submit, true),
-    CMD(SMPP_DELIVER_SM_RESP, "deliver_sm_resp", f_msgid_resp, true),
-    CMD(SMPP_DATA_SM, "data_sm", f_data_sm, true),
-    CMD(SMPP_DATA_SM_RESP, "data_sm_resp", f_msgid_resp, true),
     CMD(SMPP_QUERY_SM, "query_sm", f_query_sm, false),
     CMD(SMPP_QUERY_SM_RESP, "query_sm_resp", f_query_sm_resp, false),
     CMD(SMPP_CANCEL_SM, "cancel_sm", f_cancel_sm, false),
@@ -313,87 +314,10 @@ static const struct command commands[] = {
 
 static const struct command *command_find(uint32_t id)
 {
-	unsigned i;
-	switch (id) {
-	case SMPP_BIND_RECEIVER:
-		i = 0;
-		break;
-	case SMPP_BIND_RECEIVER_RESP:
-		i = 1;
-		break;
-	case SMPP_BIND_TRANSMITTER:
-		i = 2;
-		break;
-	case SMPP_BIND_TRANSMITTER_RESP:
-		i = 3;
-		break;
-	case SMPP_BIND_TRANSCEIVER:
-		i = 4;
-		break;
-	case SMPP_BIND_TRANSCEIVER_RESP:
-		i = 5;
-		break;
-	case SMPP_OUTBIND:
-		i = 6;
-		break;
-	case SMPP_UNBIND:
-		i = 7;
-		break;
-	case SMPP_UNBIND_RESP:
-		i = 8;
-		break;
-	case SMPP_ENQUIRE_LINK:
-		i = 9;
-		break;
-	case SMPP_ENQUIRE_LINK_RESP:
-		i = 10;
-		break;
-	case SMPP_GENERIC_NACK:
-		i = 11;
-		break;
-	case SMPP_SUBMIT_SM:
-		i = 12;
-		break;
-	case SMPP_SUBMIT_SM_RESP:
-		i = 13;
-		break;
-	case SMPP_DELIVER_SM:
-		i = 14;
-		break;
-	case SMPP_DELIVER_SM_RESP:
-		i = 15;
-		break;
-	case SMPP_DATA_SM:
-		i = 16;
-		break;
-	case SMPP_DATA_SM_RESP:
-		i = 17;
-		break;
-	case SMPP_QUERY_SM:
-		i = 18;
-		break;
-	case SMPP_QUERY_SM_RESP:
-		i = 19;
-		break;
-	case SMPP_CANCEL_SM:
-		i = 20;
-		break;
-	case SMPP_CANCEL_SM_RESP:
-		i = 21;
-		break;
-	case SMPP_REPLACE_SM:
-		i = 22;
-		break;
-	case SMPP_REPLACE_SM_RESP:
-		i = 23;
-		break;
-	case SMPP_ALERT_NOTIFICATION:
-		i = 24;
-		break;
-	default:
-		return NULL;
-	}
-	return &commands[i];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].id == id)
+			return &commands[i];
+	return NULL;
 }
 
 bool smpp_command_known(uint32_t command_id)

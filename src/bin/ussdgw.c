@@ -11,6 +11,8 @@
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/store_pg.h"
+#include "ussdgw/store_redis.h"
 
 /* The key directory: opened first, so every later service can use it, and a
  * key file readable by others stops the node before any socket opens. */
@@ -106,6 +108,8 @@ int main(int argc, char **argv)
 		.config_path = config_path,
 	};
 	daemon_add_service(&keys_service);
+	daemon_add_service(&store_redis_service);
+	daemon_add_service(&store_pg_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);

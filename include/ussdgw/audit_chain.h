@@ -29,10 +29,13 @@ enum audit_entry_type {
 	AUDIT_ENT_RECORD = 1,     /**< one chained audit record */
 	AUDIT_ENT_KEY = 2,        /**< a new wrapped per-subscriber data key */
 	AUDIT_ENT_CHECKPOINT = 3, /**< a signed chain head */
-	AUDIT_ENT_HEAD = 4,       /**< the chain head, first in each segment (not shipped) */
+	AUDIT_ENT_HEAD = 4,       /**< the chain head as a writer started (not shipped) */
 };
 
 const char *audit_entry_type_name(enum audit_entry_type t);
+
+/** Indexed columns a RECORD carries beside its body. */
+enum audit_idx { AUDIT_IDX_KIND, AUDIT_IDX_SESSION, AUDIT_IDX_PAYMENT, AUDIT_IDX_MSISDN, AUDIT_IDX_COUNT };
 
 /** One decoded journal entry; pointers borrow from the decoded buffer. */
 struct audit_entry {
@@ -46,6 +49,10 @@ struct audit_entry {
 	uint8_t prev[AUDIT_HASH_LEN];
 	const uint8_t *body;
 	size_t body_len;
+	/** Copies of body fields for the table's indexed columns (not hashed: the
+	 *  verifier checks them against the body). Not NUL-terminated; len <= 255. */
+	const char *idx[AUDIT_IDX_COUNT];
+	uint8_t idx_len[AUDIT_IDX_COUNT];
 	/* KEY */
 	char token[AUDIT_TOKEN_HEX + 1];
 	char key_id[AUDIT_KEYID_HEX + 1];

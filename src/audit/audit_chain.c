@@ -118,7 +118,12 @@ size_t audit_entry_size(const struct audit_entry *e)
 {
 	size_t c = 2 + strlen(e->chain);
 	switch (e->type) {
-	case AUDIT_ENT_RECORD: return c + 8 + 8 + 32 + 32 + 4 + e->body_len;
+	case AUDIT_ENT_RECORD: {
+		size_t n = c + 8 + 8 + 32 + 32 + 4 + e->body_len;
+		for (int i = 0; i < AUDIT_IDX_COUNT; i++)
+			n += 1 + e->idx_len[i];
+		return n;
+	}
 	case AUDIT_ENT_KEY: return 1 + 1 + AUDIT_TOKEN_HEX + 1 + AUDIT_KEYID_HEX + AUDIT_WRAPPED_LEN + 8;
 	case AUDIT_ENT_CHECKPOINT: return c + 8 + 32 + 8 + 64;
 	case AUDIT_ENT_HEAD: return c + 8 + 32;
@@ -145,6 +150,10 @@ long audit_entry_encode(const struct audit_entry *e, uint8_t *out, size_t cap)
 		w_bytes(&w, e->hash, 32);
 		w_u32(&w, (uint32_t)e->body_len);
 		w_bytes(&w, e->body, e->body_len);
+		for (int i = 0; i < AUDIT_IDX_COUNT; i++) {
+			w_u8(&w, e->idx_len[i]);
+			w_bytes(&w, e->idx[i], e->idx_len[i]);
+		}
 		break;
 	case AUDIT_ENT_KEY:
 		w_u8(&w, AUDIT_TOKEN_HEX);
@@ -188,6 +197,10 @@ int audit_entry_decode(const uint8_t *p, size_t n, struct audit_entry *e)
 		r_copy(&r, e->hash, 32);
 		e->body_len = r_u32(&r);
 		e->body = r_bytes(&r, e->body_len);
+		for (int i = 0; i < AUDIT_IDX_COUNT; i++) {
+			e->idx_len[i] = r_u8(&r);
+			e->idx[i] = (const char *)r_bytes(&r, e->idx_len[i]);
+		}
 		break;
 	case AUDIT_ENT_KEY:
 		r_str(&r, e->token, sizeof(e->token));

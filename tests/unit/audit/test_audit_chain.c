@@ -53,6 +53,11 @@ static void roundtrip(const struct audit_entry *e)
 		assert_memory_equal(d.prev, e->prev, 32);
 		assert_int_equal(d.body_len, e->body_len);
 		assert_memory_equal(d.body, e->body, e->body_len);
+		for (int i = 0; i < AUDIT_IDX_COUNT; i++) {
+			assert_int_equal(d.idx_len[i], e->idx_len[i]);
+			assert_memory_equal(d.idx[i] ? d.idx[i] : "", e->idx[i] ? e->idx[i] : "",
+					    e->idx_len[i]);
+		}
 	}
 	if (e->type == AUDIT_ENT_KEY) {
 		assert_string_equal(d.token, e->token);
@@ -75,7 +80,9 @@ static void test_entries_roundtrip(void **state)
 {
 	struct audit_entry e = {.type = AUDIT_ENT_RECORD, .chain = "node-a", .seq = 42,
 				.occurred_us = -5, .body = (const uint8_t *)body,
-				.body_len = strlen(body)};
+				.body_len = strlen(body),
+				.idx = {"session_step", "s-1", NULL, "abc"},
+				.idx_len = {12, 3, 0, 3}};
 	memset(e.prev, 1, 32);
 	memset(e.hash, 2, 32);
 	roundtrip(&e);

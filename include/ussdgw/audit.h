@@ -109,7 +109,7 @@ int audit_open(struct ev_loop *loop, const struct audit_opts *o);
  * Drain and close: every queued record is made durable (or failed) and its
  * callback fired, a last checkpoint is written, the shipper gets a last chance
  * to ship (bounded by @p ship_deadline_ms), threads are joined, parts and
- * metrics stay registered until health/metrics reset. No-op when not open.
+ * the health parts are unregistered (metrics stay). No-op when not open.
  */
 void audit_close_deadline(unsigned ship_deadline_ms);
 /** audit_close_deadline(2000). */
@@ -145,6 +145,11 @@ struct audit_stats {
 	bool pg_up;
 };
 void audit_get_stats(struct audit_stats *out);
+
+/** Block until every record durable now is committed in PostgreSQL, or @p timeout_ms
+ *  passes (tests and tools only: this blocks the caller). @return 0, GW_ETIMEDOUT,
+ *  GW_ENOENT (no shipper). */
+int audit_wait_shipped(unsigned timeout_ms);
 
 /** A daemon service ("audit") built from the node's config (node.id, audit.*, postgres.dsn). */
 extern const struct gw_service audit_service;

@@ -1,7 +1,8 @@
 /** @file
  * Secret files given as `*_file` config references. A file readable or
  * writable by group or others is refused, so a secret never sits in a
- * world-readable place. Contents have one trailing newline removed.
+ * world-readable place. Contents have one trailing newline ("\n" or "\r\n")
+ * removed. A symbolic link is not followed on read (GW_EIO).
  */
 #ifndef USSDGW_SECFILE_H
 #define USSDGW_SECFILE_H

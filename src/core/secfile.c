@@ -29,7 +29,14 @@ int secfile_read(const char *path, char **out, size_t *len)
 		return rc;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return GW_EIO;
+		return errno == ENOENT ? GW_ENOENT : GW_EIO;
+	/* Check again what was opened: the path may have been replaced after
+	 * secfile_check_mode() looked at it. */
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		close(fd);
+		return GW_EINSECURE;
+	}
 	char *buf = malloc(SECFILE_MAX + 1);
 	if (!buf) {
 		close(fd);
@@ -55,10 +62,12 @@ int secfile_read(const char *path, char **out, size_t *len)
 		}
 	}
 	close(fd);
-	if (n > 0 && buf[n - 1] == '\n')
+	/* One trailing newline: "\n" or "\r\n"; a lone '\r' is content. */
+	if (n > 0 && buf[n - 1] == '\n') {
 		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+	}
 	buf[n] = '\0';
 	*out = buf;
 	if (len)

@@ -5,11 +5,15 @@
 #include <string.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/audit.h"
 #include "ussdgw/config.h"
+#include "ussdgw/crypto.h"
 #include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/smpp_link.h"
+#include "ussdgw/sms_mo_basic.h"
 
 static void usage(FILE *f)
 {
@@ -70,10 +74,20 @@ int main(int argc, char **argv)
 		.cfg = cfg,
 		.config_path = config_path,
 	};
+	rc = crypto_open(cfg_str(cfg_root(cfg), "keys.dir"), &node.keys);
+	if (rc) {
+		fprintf(stderr, "ussdgw: key directory: %s\n", gw_strerror(rc));
+		cfg_free(cfg);
+		return 1;
+	}
+	daemon_add_service(&audit_service);
+	daemon_add_service(&smpp_links_service);
+	daemon_add_service(&sms_mo_basic_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);
 	int code = daemon_run(&node);
+	crypto_close(node.keys);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");
 	return code;

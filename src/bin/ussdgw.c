@@ -74,13 +74,18 @@ int main(int argc, char **argv)
 		.cfg = cfg,
 		.config_path = config_path,
 	};
+	/* Without a usable key directory the node runs without audit (and so answers every
+	 * MO ESME_RX_T_APPN: nothing is acknowledged that is not journaled). */
 	rc = crypto_open(cfg_str(cfg_root(cfg), "keys.dir"), &node.keys);
-	if (rc) {
+	if (rc == GW_EINSECURE) {
 		fprintf(stderr, "ussdgw: key directory: %s\n", gw_strerror(rc));
 		cfg_free(cfg);
 		return 1;
 	}
-	daemon_add_service(&audit_service);
+	if (rc)
+		LOGP(DMAIN, LOG_WARN, "key directory not usable (%s): audit disabled", gw_strerror(rc));
+	else
+		daemon_add_service(&audit_service);
 	daemon_add_service(&smpp_links_service);
 	daemon_add_service(&sms_mo_basic_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */

@@ -1,0 +1,95 @@
+# Shared setup for the SMPP link script tests (sourced, not a test itself).
+# Starts the simulator (tools/smsc-sim) and the real ussdgw daemon with one link
+# pointing at it, against the dev stack's Redis. Everything is bounded in time.
+set -euo pipefail
+src=${GW_SOURCE_DIR:?}
+bld=${GW_BUILD_DIR:?}
+gw=$bld/ussdgw
+mtq=$bld/ussdgw-mtq
+eval "$("$src/tools/devstack" env)"
+[ -n "${USSDGW_REDIS_PORT:-}" ] || { echo "FAIL: no dev stack (tools/devstack start)" >&2; exit 1; }
+tmp=$(mktemp -d)
+sim_pid= gw_pid=
+LINK=t$$_$RANDOM
+cleanup() {
+	[ -n "$gw_pid" ] && kill -9 "$gw_pid" 2>/dev/null
+	[ -n "$sim_pid" ] && kill -9 "$sim_pid" 2>/dev/null
+	redis-cli -p "$USSDGW_REDIS_PORT" --scan --pattern "ussdgw:*{$LINK}*" 2>/dev/null |
+		xargs -r redis-cli -p "$USSDGW_REDIS_PORT" del >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- ussdgw log (tail):" >&2; tail -n 60 "$tmp/gw.log" >&2 2>/dev/null || true
+	echo "--- sim log (tail):" >&2; tail -n 20 "$tmp/sim.err" >&2 2>/dev/null || true
+	exit 1
+}
+mkdir -m 700 "$tmp/keys"
+"$bld/ussdgw-keys" init "$tmp/keys" >/dev/null
+
+# start_sim [flags...]: sets SIM_PORT and CTL (first start picks ports; later starts reuse SIM_PORT)
+start_sim() {
+	local port=${SIM_PORT:-0}
+	"$src/tools/smsc-sim/smsc-sim" --port "$port" --control-port "${CTL_PORT:-0}" "$@" \
+		> "$tmp/sim.out" 2>> "$tmp/sim.err" &
+	sim_pid=$!
+	for _ in $(seq 100); do
+		grep -q '^listening' "$tmp/sim.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	read -r _ SIM_PORT CTL_PORT < <(head -n1 "$tmp/sim.out")
+	[ -n "$SIM_PORT" ] || fail "simulator did not start"
+	CTL=http://127.0.0.1:$CTL_PORT
+}
+# write_config [extra link keys as JSON members, e.g. '"window": 5,']
+write_config() {
+	local extra=${1:-} tls=${2:-}
+	cat > "$tmp/gw.json" <<JSON
+{
+  "node": { "id": "n$$" },
+  "log": { "level": "info", "format": "text" },
+  "keys": { "dir": "$tmp/keys" },
+  "redis": { "host": "127.0.0.1", "port": $USSDGW_REDIS_PORT },
+  "audit": { "journal_dir": "$tmp/journal", "export_file": "$tmp/heads.log" },
+  "listeners": { "admin": { "address": "127.0.0.1", "port": 0 }, "public": { "enabled": false } },
+  "shutdown": { "deadline_ms": 8000 },
+  "links": [ { "name": "$LINK", "system_id": "ussdgw", "password_file": "$tmp/pw",
+               "enquire_link_s": 2, "response_timeout_ms": 2000, "reconnect_min_ms": 100,
+               "reconnect_max_ms": 500, "mt_retry_min_ms": 100, "unbind_timeout_ms": 2000,
+               $extra
+               "binds": [ { "host": "127.0.0.1", "port": $SIM_PORT } ] } ]
+}
+JSON
+	printf 'ussdgw' > "$tmp/pw"
+	chmod 600 "$tmp/gw.json" "$tmp/pw"
+}
+start_gw() {
+	"$gw" --config "$tmp/gw.json" 2>> "$tmp/gw.log" &
+	gw_pid=$!
+	for _ in $(seq 100); do
+		grep -q "admin: listening on" "$tmp/gw.log" 2>/dev/null && break
+		kill -0 "$gw_pid" 2>/dev/null || fail "ussdgw exited early"
+		sleep 0.1
+	done
+	ADMIN=$(sed -n 's/.*admin: listening on 127.0.0.1 port \([0-9]*\).*/\1/p' "$tmp/gw.log" | tail -n1)
+}
+wait_bound() { # [n]
+	curl -sS --max-time 20 "$CTL/binds?min=${1:-1}&wait_ms=15000" > "$tmp/binds.json" || fail "binds"
+	[ "$(jq '[.binds[]? // .[]?] | length' "$tmp/binds.json" 2>/dev/null || echo 0)" -ge "${1:-1}" ] ||
+		grep -q "BOUND" "$tmp/gw.log" || fail "not bound: $(cat "$tmp/binds.json")"
+}
+ctl() { curl -sS --max-time 70 "$@"; }
+faults() { ctl -X POST -H 'Content-Type: application/json' -d "$1" "$CTL/faults" > /dev/null; }
+stats() { ctl "$CTL/stats"; }
+enqueue() { "$mtq" --config "$tmp/gw.json" --link "$LINK" "$@"; }
+show() { "$mtq" --config "$tmp/gw.json" --link "$LINK" --show "$1"; }
+# wait_for CMD... : retry a command until it succeeds, at most ~20 s
+wait_for() {
+	for _ in $(seq 200); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+metrics() { curl -sS --max-time 5 "http://127.0.0.1:$ADMIN/metrics"; }

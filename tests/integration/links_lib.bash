@@ -12,8 +12,8 @@ tmp=$(mktemp -d)
 sim_pid= gw_pid=
 LINK=t$$_$RANDOM
 cleanup() {
-	[ -n "$gw_pid" ] && kill -9 "$gw_pid" 2>/dev/null
-	[ -n "$sim_pid" ] && kill -9 "$sim_pid" 2>/dev/null
+	[ -n "$gw_pid" ] && { kill -9 "$gw_pid"; wait "$gw_pid"; } 2>/dev/null
+	[ -n "$sim_pid" ] && { kill -9 "$sim_pid"; wait "$sim_pid"; } 2>/dev/null
 	redis-cli -p "$USSDGW_REDIS_PORT" --scan --pattern "ussdgw:*{$LINK}*" 2>/dev/null |
 		xargs -r redis-cli -p "$USSDGW_REDIS_PORT" del >/dev/null 2>&1 || true
 	rm -rf "$tmp"
@@ -93,3 +93,6 @@ wait_for() {
 	return 1
 }
 metrics() { curl -sS --max-time 5 "http://127.0.0.1:$ADMIN/metrics"; }
+lines_ge() { [ "$(wc -l < "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
+dlr_state_is() { "$mtq" --config "$tmp/gw.json" --link "$LINK" --show "$1" 2>/dev/null | grep -q "^dlr_state=$2$"; }
+state_is() { "$mtq" --config "$tmp/gw.json" --link "$LINK" --show "$1" 2>/dev/null | grep -q "^state=$2$"; }

@@ -8,7 +8,7 @@
  * that died are taken over by XAUTOCLAIM after links[].mt_claim_idle_ms.
  *
  * Per MT, the hash ussdgw:mt:{LINK}:MTID records its life: state (queued,
- * submitted, failed), status, smsc_id, attempts, and later the receipt
+ * submitted, failed), status, smsc_ids, attempts (times it went out, from any node), and later the receipt
  * (smpp_dlr.h). Its TTL is links[].dlr_ttl_s.
  *
  * The queue is bounded: enqueue refuses (GW_EOVERLOAD) when the stream holds
@@ -74,9 +74,10 @@ int smpp_mtq_read(struct store_redis *r, const char *link, const char *consumer,
 /** Take over entries pending longer than @p min_idle_ms with any consumer. */
 int smpp_mtq_autoclaim(struct store_redis *r, const char *link, const char *consumer,
 		       unsigned min_idle_ms, unsigned count, smpp_mtq_read_cb cb, void *cls);
-/** Reset the idle time of an entry we hold (before each send), so no other node claims it. */
+/** Before each send of an entry: reset its idle time (so no other node claims it while we
+ *  hold it) and count the send in the MT hash ("attempts", kept across nodes and restarts). */
 int smpp_mtq_touch(struct store_redis *r, const char *link, const char *consumer,
-		   const char *stream_id);
+		   const char *stream_id, const char *mt_id);
 /**
  * Finish an entry: record @p state ("submitted" / "failed") with @p status and the SMSC
  * ids, then XACK and XDEL it, in one script. @p cb may be NULL.

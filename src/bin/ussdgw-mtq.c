@@ -2,7 +2,7 @@
  * show an MT's recorded outcome.
  *
  *   ussdgw-mtq --config PATH --link NAME --to MSISDN --text TEXT [--from SRC] [--count N]
- *              [--id-prefix P] [--rd N]
+ *              [--id-prefix P] [--rd N] [--text-index]   (--text-index: append "-I" to the text)
  *   ussdgw-mtq --config PATH --link NAME --show MTID
  *
  * Enqueue prints one MT id per line. */
@@ -63,12 +63,13 @@ int main(int argc, char **argv)
 		{"to", required_argument, NULL, 't'},     {"from", required_argument, NULL, 'f'},
 		{"text", required_argument, NULL, 'x'},   {"count", required_argument, NULL, 'n'},
 		{"id-prefix", required_argument, NULL, 'p'}, {"rd", required_argument, NULL, 'r'},
-		{"show", required_argument, NULL, 's'},   {NULL, 0, NULL, 0},
+		{"show", required_argument, NULL, 's'},   {"text-index", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *link = NULL, *to = NULL, *from = "384", *text = NULL;
 	const char *prefix = NULL, *show = NULL;
 	unsigned count = 1;
-	int rd = -1, ch;
+	int rd = -1, ch, text_index = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
 		case 'p': prefix = optarg; break;
 		case 'r': rd = atoi(optarg); break;
 		case 's': show = optarg; break;
+		case 'i': text_index = 1; break;
 		default: return 2;
 		}
 	}
@@ -126,8 +128,11 @@ int main(int argc, char **argv)
 		ev_run(loop, 0);
 	} else {
 		for (unsigned i = 0; i < count; i++) {
-			char id[96];
-			struct smpp_mt mt = {.to = to, .from = from, .text = text, .dst_ton = 1, .dst_npi = 1,
+			char id[96], txt[2048];
+			snprintf(txt, sizeof(txt), "%s%s%u", text, text_index ? "-" : "", i);
+			if (!text_index)
+				snprintf(txt, sizeof(txt), "%s", text);
+			struct smpp_mt mt = {.to = to, .from = from, .text = txt, .dst_ton = 1, .dst_npi = 1,
 					     .registered_delivery = rd};
 			if (prefix) {
 				snprintf(id, sizeof(id), "%s%u", prefix, i);

@@ -275,7 +275,8 @@ struct mt_entry {
 	unsigned nparts;
 	uint8_t *state;          /* per part: 0 pending, 1 in flight, 2 done */
 	unsigned inflight;
-	unsigned attempts;
+	unsigned attempts;       /* temporary failures so far (the retry limit) */
+	unsigned sends;          /* times the MT went out (recorded as "attempts") */
 	char smsc_ids[512];
 	bool finishing;
 	ev_timer retry;
@@ -381,11 +382,11 @@ static void mt_finish(struct mt_entry *m, const char *state, uint32_t status)
 				   !strcmp(state, "submitted") ? "outcome=\"submitted\"" : "outcome=\"failed\""));
 	if (strcmp(state, "submitted") != 0) {
 		char mb[LOG_MSISDN_BUFSZ];
-		LOGP(DSMS, LOG_NOTICE, "link %s: MT %s to %s failed: %s (0x%08x) after %u attempts", l->name,
-		     m->e.mt_id, log_msisdn(mb, m->e.to), smpp_status_name(status), status, m->attempts);
+		LOGP(DSMS, LOG_NOTICE, "link %s: MT %s to %s failed: %s (0x%08x) after %u sends", l->name,
+		     m->e.mt_id, log_msisdn(mb, m->e.to), smpp_status_name(status), status, m->sends);
 	}
 	int rc = smpp_mtq_finish(l->links->redis, l->name, m->e.stream_id, m->e.mt_id, state, status,
-				 m->smsc_ids, m->attempts + 1, (unsigned)cfg_int(l->cfg, "dlr_ttl_s"),
+				 m->smsc_ids, m->sends, (unsigned)cfg_int(l->cfg, "dlr_ttl_s"),
 				 mt_finished, m);
 	if (rc)
 		mt_finished(m, rc, NULL);
@@ -627,9 +628,10 @@ static void link_pump(struct smpp_link *l)
 		unsigned part = 0;
 		while (part < m->nparts && m->state[part] != 0)
 			part++;
-		bool first = m->inflight == 0;
-		if (first)
-			smpp_mtq_touch(l->links->redis, l->name, l->consumer, m->e.stream_id);
+		if (m->inflight == 0) {
+			smpp_mtq_touch(l->links->redis, l->name, l->consumer, m->e.stream_id, m->e.mt_id);
+			m->sends++;
+		}
 		int rc = mt_send_part(b, m, part);
 		if (rc) {
 			LOGP(DSMS, LOG_ERROR, "link %s: MT %s: cannot send: %s", l->name, m->e.mt_id,

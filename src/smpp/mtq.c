@@ -278,22 +278,30 @@ static void ignore_done(void *cls, int err, redisReply *reply)
 	(void)cls, (void)err, (void)reply;
 }
 
+/* KEYS: stream, MT hash. ARGV: group, consumer, stream id. */
+static const char touch_lua[] =
+	"redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', ARGV[3], 'JUSTID')\n"
+	"redis.call('HINCRBY', KEYS[2], 'attempts', 1)\n"
+	"return 1\n";
+
 int smpp_mtq_touch(struct store_redis *r, const char *link, const char *consumer,
-		   const char *stream_id)
+		   const char *stream_id, const char *mt_id)
 {
-	char skey[160];
+	char skey[160], hkey[240];
 	stream_key(skey, sizeof(skey), link);
-	const char *argv[] = {"XCLAIM", skey, MTQ_GROUP, consumer, "0", stream_id, "JUSTID"};
-	size_t argvlen[7];
-	for (int i = 0; i < 7; i++)
+	snprintf(hkey, sizeof(hkey), "ussdgw:mt:{%s}:%s", link, mt_id);
+	const char *argv[] = {"EVAL", touch_lua, "2", skey, hkey, MTQ_GROUP, consumer, stream_id};
+	size_t argvlen[8];
+	for (int i = 0; i < 8; i++)
 		argvlen[i] = strlen(argv[i]);
-	return store_redis_command_argv(r, ignore_done, NULL, 0, 7, argv, argvlen);
+	return store_redis_command_argv(r, ignore_done, NULL, 0, 8, argv, argvlen);
 }
 
 /* KEYS: stream, MT hash. ARGV: group, stream id, state, status, smsc ids, attempts, ttl, now. */
 static const char finish_lua[] =
 	"redis.call('HSET', KEYS[2], 'state', ARGV[3], 'status', ARGV[4], 'smsc_ids', ARGV[5],"
-	" 'attempts', ARGV[6], 'finished_at', ARGV[8])\n"
+	" 'finished_at', ARGV[8])\n"
+	"if redis.call('HEXISTS', KEYS[2], 'attempts') == 0 then redis.call('HSET', KEYS[2], 'attempts', ARGV[6]) end\n"
 	"redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
 	"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
 	"redis.call('XDEL', KEYS[1], ARGV[2])\n"

@@ -12,11 +12,13 @@ tmp=$(mktemp -d)
 sim_pid= gw_pid=
 LINK=t$$_$RANDOM
 cleanup() {
-	[ -n "$gw_pid" ] && { kill -9 "$gw_pid"; wait "$gw_pid"; } 2>/dev/null
-	[ -n "$sim_pid" ] && { kill -9 "$sim_pid"; wait "$sim_pid"; } 2>/dev/null
+	local rc=$?
+	[ -n "$gw_pid" ] && { kill -9 "$gw_pid"; wait "$gw_pid" || true; } 2>/dev/null
+	[ -n "$sim_pid" ] && { kill -9 "$sim_pid"; wait "$sim_pid" || true; } 2>/dev/null
 	redis-cli -p "$USSDGW_REDIS_PORT" --scan --pattern "ussdgw:*{$LINK}*" 2>/dev/null |
 		xargs -r redis-cli -p "$USSDGW_REDIS_PORT" del >/dev/null 2>&1 || true
-	rm -rf "$tmp"
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
+	exit $rc
 }
 trap cleanup EXIT
 fail() {
@@ -96,3 +98,24 @@ metrics() { curl -sS --max-time 5 "http://127.0.0.1:$ADMIN/metrics"; }
 lines_ge() { [ "$(wc -l < "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 dlr_state_is() { "$mtq" --config "$tmp/gw.json" --link "$LINK" --show "$1" 2>/dev/null | grep -q "^dlr_state=$2$"; }
 state_is() { "$mtq" --config "$tmp/gw.json" --link "$LINK" --show "$1" 2>/dev/null | grep -q "^state=$2$"; }
+# distinct_to TO: number of distinct MT texts the SMSC accepted for TO
+distinct_to() { jq -r "select(.destination_addr==\"$1\") | .short_message_hex" "$tmp/mt.log" | sort -u | wc -l; }
+# no_dup_without_cause TO PREFIX: every MT (sent with --text-index --id-prefix PREFIX) that the
+# SMSC accepted n > 1 times went out at least n times from the gateway, i.e. each extra copy
+# follows a send whose answer the gateway never saw (timeout, dropped bind, SMSC crash).
+no_dup_without_cause() {
+	local to=$1 prefix=$2
+	jq -r "select(.destination_addr==\"$to\") | .short_message_hex" "$tmp/mt.log" | sort | uniq -c |
+		while read -r n hex; do
+			[ "$n" -gt 1 ] || continue
+			local txt i att
+			txt=$(printf '%s' "$hex" | xxd -r -p)
+			i=${txt##*-}
+			att=$(show "$prefix$i" | sed -n 's/^attempts=//p')
+			if [ "${att:-0}" -lt "$n" ]; then
+				echo "MT $prefix$i accepted $n times by the SMSC but sent ${att:-0} times" >&2
+				return 1
+			fi
+			echo "MT $prefix$i: $n copies, $att sends (unacknowledged before)" >&2
+		done
+}

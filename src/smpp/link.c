@@ -198,6 +198,9 @@ static void reasm_done(void *cls, int err, bool complete, uint8_t *data, size_t 
 		return;
 	}
 	if (!complete) {
+		char mb[LOG_MSISDN_BUFSZ];
+		LOGP(DSMPP, LOG_INFO, "bind %s: MO part %u/%u from %s stored (ref %u)", mo->bind->name,
+		     mo->concat.seq, mo->concat.total, log_msisdn(mb, mo->msisdn), mo->concat.ref);
 		mo->reasm = false; /* a stored part: nothing to release */
 		smpp_mo_respond(mo, ESME_ROK);
 		return;

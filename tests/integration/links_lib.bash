@@ -59,10 +59,14 @@ write_config() {
   "links": [ { "name": "$LINK", "system_id": "ussdgw", "password_file": "$tmp/pw",
                "enquire_link_s": 2, "response_timeout_ms": 2000, "reconnect_min_ms": 100,
                "reconnect_max_ms": 500, "mt_retry_min_ms": 100, "unbind_timeout_ms": 2000,
-               $extra
                "binds": [ { "host": "127.0.0.1", "port": $SIM_PORT } ] } ]
 }
 JSON
+	# Extra keys (JSON members, e.g. '"window": 5,') override the defaults above.
+	if [ -n "$extra" ]; then
+		jq ".links[0] += {${extra%,}}" "$tmp/gw.json" > "$tmp/gw.json.new"
+		mv "$tmp/gw.json.new" "$tmp/gw.json"
+	fi
 	printf 'ussdgw' > "$tmp/pw"
 	chmod 600 "$tmp/gw.json" "$tmp/pw"
 }

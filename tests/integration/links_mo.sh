@@ -6,7 +6,7 @@
 # with the rest after it.
 source "$(dirname "$0")/links_lib.bash"
 
-start_sim --mo-log "$tmp/mo.log" --redeliver-ms 300
+start_sim --mo-log "$tmp/mo.log" --redeliver-ms 300 --redeliver-max 3
 write_config
 # The first audit append fails (the audit module's fail-injection hook).
 USSDGW_AUDIT_FAIL_NEXT=1 start_gw

@@ -52,7 +52,7 @@ function usage(code) {
   --resp-timeout-ms N   give up waiting for a deliver_sm_resp after N ms (default 10000)
   --redeliver-ms N      redeliver an MO SMS / receipt answered ESME_RX_T_APPN (0x64)
                         after N ms, on the same bind or another of the account (default 500)
-  --redeliver-max N     redeliveries per message (default 5; 0 = never)
+  --redeliver-max N     redeliveries per message (default 0 = never)
   --enquire-link-ms N   send enquire_link to each bound gateway every N ms (default 0 = never)
   --verbose             log PDUs to stderr
 `);
@@ -67,7 +67,7 @@ function parseArgs(argv) {
 		timeoutAbortOp: null, msgidFormat: 'hex', msgidPad: 0,
 		msgidStart: Math.floor(Date.now() / 1000) * 1000, dlrDelayMs: 100,
 		dlrStat: 'DELIVRD', earlyDlr: false, mtLog: null, moLog: null, verbose: false,
-		respTimeoutMs: 10000, enquireLinkMs: 0, redeliverMs: 500, redeliverMax: 5,
+		respTimeoutMs: 10000, enquireLinkMs: 0, redeliverMs: 500, redeliverMax: 0,
 	};
 	const num = (v, name) => {
 		const n = Number(v);

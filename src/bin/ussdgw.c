@@ -15,6 +15,31 @@
 #include "ussdgw/smpp_link.h"
 #include "ussdgw/sms_mo_basic.h"
 
+/* The key directory: opened first, so every later service can use it, and a
+ * key file readable by others stops the node before any socket opens. */
+static int keys_start(struct gw_node *node, void **state)
+{
+	(void)state;
+	const char *dir = cfg_str(cfg_root(node->cfg), "keys.dir");
+	int rc = crypto_open(dir, &node->keys);
+	if (rc)
+		LOGP(DCRYPTO, LOG_FATAL, "keys.dir %s: %s", dir, gw_strerror(rc));
+	return rc;
+}
+
+static void keys_stop(struct gw_node *node, void *state)
+{
+	(void)state;
+	crypto_close(node->keys);
+	node->keys = NULL;
+}
+
+static const struct gw_service keys_service = {
+	.name = "keys",
+	.start = keys_start,
+	.stop = keys_stop,
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ussdgw --config PATH [--check-config]\n"
@@ -63,6 +88,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		const char *kd = cfg_str(cfg_root(cfg), "keys.dir");
+		struct crypto_keyring *kr;
+		rc = crypto_open(kd, &kr);
+		if (rc) {
+			fprintf(stderr, "ussdgw: keys.dir %s: %s\n", kd, gw_strerror(rc));
+			cfg_free(cfg);
+			return 1;
+		}
+		crypto_close(kr);
 		printf("%s: configuration valid\n", config_path);
 		cfg_free(cfg);
 		return 0;
@@ -74,25 +108,14 @@ int main(int argc, char **argv)
 		.cfg = cfg,
 		.config_path = config_path,
 	};
-	/* Without a usable key directory the node runs without audit (and so answers every
-	 * MO ESME_RX_T_APPN: nothing is acknowledged that is not journaled). */
-	rc = crypto_open(cfg_str(cfg_root(cfg), "keys.dir"), &node.keys);
-	if (rc == GW_EINSECURE) {
-		fprintf(stderr, "ussdgw: key directory: %s\n", gw_strerror(rc));
-		cfg_free(cfg);
-		return 1;
-	}
-	if (rc)
-		LOGP(DMAIN, LOG_WARN, "key directory not usable (%s): audit disabled", gw_strerror(rc));
-	else
-		daemon_add_service(&audit_service);
+	daemon_add_service(&keys_service);
+	daemon_add_service(&audit_service);
 	daemon_add_service(&smpp_links_service);
 	daemon_add_service(&sms_mo_basic_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);
 	int code = daemon_run(&node);
-	crypto_close(node.keys);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");
 	return code;

@@ -11,7 +11,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; echo "--- log:" >&2; cat "$tmp/log" >&2 || true; exit 1; }
 
-mkdir -m 700 "$tmp/keys"
+"${GW_BUILD_DIR}/ussdgw-keys" init "$tmp/keys" >/dev/null
 cat > "$tmp/gw.json" <<JSON
 {
   "log": { "level": "info", "format": "text" },

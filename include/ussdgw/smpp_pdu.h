@@ -37,9 +37,9 @@
  *  smpp_decode_opts.max_tlvs (at most this). */
 #define SMPP_MAX_TLVS 64u
 /** Largest short_message an SMPP 3.4 PDU may carry (sm_length). */
-#define SMPP_SM_MAX 254u
+#define SMPP_SM_MAX	       254u
 #define SMPP_INTERFACE_VERSION 0x34u
-#define SMPP_RESP_BIT 0x80000000u
+#define SMPP_RESP_BIT	       0x80000000u
 
 /** Command ids (SMPP 3.4 §5.1.2.1). */
 enum smpp_command_id {
@@ -286,9 +286,9 @@ struct smpp_decode_opts {
 
 /** Result of smpp_frame(). */
 enum smpp_frame_result {
-	SMPP_FRAME_OK = 0,        /**< a whole PDU of *frame_len bytes is at the start */
+	SMPP_FRAME_OK = 0,	  /**< a whole PDU of *frame_len bytes is at the start */
 	SMPP_FRAME_NEED_MORE = 1, /**< read more bytes (at least *frame_len in total) */
-	SMPP_FRAME_BAD = 2,       /**< command_length < 16 or > cap: nack with ESME_RINVCMDLEN, close */
+	SMPP_FRAME_BAD = 2, /**< command_length < 16 or > cap: nack with ESME_RINVCMDLEN, close */
 };
 
 /**

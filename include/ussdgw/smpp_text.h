@@ -23,10 +23,10 @@ struct smpp_pdu;
 
 /** Text encodings. */
 enum smpp_text_enc {
-	SMPP_ENC_GSM7,   /**< GSM 03.38, one septet per octet (what SMPP carries) */
+	SMPP_ENC_GSM7,	 /**< GSM 03.38, one septet per octet (what SMPP carries) */
 	SMPP_ENC_LATIN1, /**< ISO-8859-1 */
-	SMPP_ENC_UCS2,   /**< UTF-16BE, surrogate pairs allowed */
-	SMPP_ENC_8BIT,   /**< binary octets, no text */
+	SMPP_ENC_UCS2,	 /**< UTF-16BE, surrogate pairs allowed */
+	SMPP_ENC_8BIT,	 /**< binary octets, no text */
 	SMPP_ENC_UNKNOWN,
 };
 
@@ -34,7 +34,7 @@ const char *smpp_text_enc_name(enum smpp_text_enc e);
 
 /** Worst-case UTF-8 bytes for decoding @p n input octets of any encoding
  *  (a GSM septet gives up to 3, € from ESC+e is 3 for 2 octets). */
-#define SMPP_TEXT_UTF8_MAX(n) ((n) * 3 + 1)
+#define SMPP_TEXT_UTF8_MAX(n) ((n)*3 + 1)
 
 /**
  * Encode UTF-8 text.
@@ -43,8 +43,8 @@ const char *smpp_text_enc_name(enum smpp_text_enc e);
  * @return 0; GW_EINVAL for invalid UTF-8 or a character @p enc cannot carry;
  *   GW_EMSGSIZE if @p cap is too small
  */
-int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8_t *out,
-		     size_t cap, size_t *out_len);
+int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8_t *out, size_t cap,
+		     size_t *out_len);
 
 /**
  * Decode peer bytes to UTF-8 (not NUL-terminated). Unmappable input becomes
@@ -54,8 +54,8 @@ int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8
  * @return 0; GW_EPROTO_MALFORMED for UCS2 of odd length; GW_EINVAL for
  *   SMPP_ENC_8BIT/UNKNOWN; GW_EMSGSIZE if @p cap is too small
  */
-int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t len, char *out,
-		     size_t cap, size_t *out_len);
+int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t len, char *out, size_t cap,
+		     size_t *out_len);
 
 /** Flags of the GSM packers. */
 #define SMPP_GSM7_USSD_PAD 1u /**< 3GPP TS 23.038 §6.1.2.3.1: CR pads a final free septet */
@@ -104,9 +104,9 @@ struct smpp_text_plan_opts {
 /** The outcome of smpp_text_plan(). */
 struct smpp_text_plan {
 	enum smpp_text_enc enc;
-	size_t enc_len;  /**< encoded octets (unpacked septets for GSM7) */
-	size_t units;    /**< septets, Latin-1 octets or UTF-16 code units */
-	unsigned parts;  /**< 1..SMPP_TEXT_MAX_PARTS */
+	size_t enc_len; /**< encoded octets (unpacked septets for GSM7) */
+	size_t units;	/**< septets, Latin-1 octets or UTF-16 code units */
+	unsigned parts; /**< 1..SMPP_TEXT_MAX_PARTS */
 	/** Part i is encoded bytes [split[i], split[i+1]); split[0] = 0 and
 	 *  split[parts] = enc_len. Never inside an ESC pair or a surrogate pair. */
 	uint32_t split[SMPP_TEXT_MAX_PARTS + 1];
@@ -133,8 +133,7 @@ struct smpp_concat {
 };
 
 /** Write a concatenation UDH (with its UDHL octet): 6 octets, or 7 with ref16. */
-int smpp_udh_concat_build(const struct smpp_concat *c, uint8_t *out, size_t cap,
-			  size_t *out_len);
+int smpp_udh_concat_build(const struct smpp_concat *c, uint8_t *out, size_t cap, size_t *out_len);
 
 /**
  * Parse the UDH at the start of @p sm (esm_class has UDHI set).

@@ -9,6 +9,12 @@
  * After a disconnect or a failed connect the store reconnects with
  * exponential backoff and jitter.
  *
+ * Transactions: every statement is followed by its own sync point, so each
+ * one commits on its own (an implicit transaction). The connection is shared
+ * by all callers and their statements interleave, so never send BEGIN/COMMIT
+ * through it: a multi-step change is one statement or a stored procedure
+ * (sql/), which is atomic; a RETRY status means the whole step may be re-run.
+ *
  * At every connect the store reads the schema version (max(version) of
  * schema_version, written by ussdgw-migrate) and refuses queries while it is
  * not the expected one, saying which it found and which it wants.
@@ -34,9 +40,13 @@
 #include <libpq-fe.h>
 
 struct store_pg;
+struct cfg;
+struct gw_service;
 
 struct store_pg_opts {
-	const char *dsn;	   /**< libpq connection string (the restricted app role) */
+	const char *dsn;	   /**< libpq connection string (the restricted app role); use a
+				    *   socket folder or hostaddr=, as libpq resolves a host name
+				    *   synchronously */
 	const char *password_file; /**< password (secfile rules); NULL = none / from the DSN */
 	int connect_timeout_ms;	   /**< default 3000 */
 	int query_timeout_ms;	   /**< default deadline when a query passes 0 (default 5000) */
@@ -103,7 +113,8 @@ int store_pg_statement(struct store_pg *pg, const char *name, const char *sql, i
  *         (unknown statement) / GW_EINVAL / GW_ENOMEM, and then it never runs.
  */
 int store_pg_exec(struct store_pg *pg, const char *name, int nparams, const char *const *values,
-		  const int *lengths, const int *formats, int timeout_ms, store_pg_cb cb, void *cls);
+		  const int *lengths, const int *formats, int timeout_ms, store_pg_cb cb,
+		  void *cls);
 
 /** One ad-hoc statement with text parameters (not prepared); otherwise as store_pg_exec(). */
 int store_pg_query(struct store_pg *pg, const char *sql, int nparams, const char *const *values,
@@ -119,5 +130,19 @@ int store_pg_build_schema(void);
 unsigned store_pg_connects(const struct store_pg *pg);
 /** Server process id of the current connection, 0 when none (tests, logs). */
 int store_pg_backend_pid(const struct store_pg *pg);
+
+/** Fill @p o from the config's postgres.* keys (strings borrowed from @p c). */
+void store_pg_opts_from_cfg(const struct cfg *c, struct store_pg_opts *o);
+
+/** Apply the reloadable options (timeouts, reconnect delays). */
+void store_pg_reload(struct store_pg *pg, const struct store_pg_opts *o);
+
+/**
+ * The daemon service "postgres": refuses to start without postgres.dsn,
+ * connects at start (the node is degraded until it is up at the expected
+ * schema version), applies reloadable keys on SIGHUP, closes at stop. Other
+ * modules find the store with daemon_service_state("postgres").
+ */
+extern const struct gw_service store_pg_service;
 
 #endif

@@ -32,9 +32,12 @@
 #include <hiredis/hiredis.h>
 
 struct store_redis;
+struct cfg;
+struct gw_service;
 
 struct store_redis_opts {
-	const char *host;	   /**< TCP host (default 127.0.0.1) */
+	const char *host;	   /**< TCP address (default 127.0.0.1); a name is resolved
+				    *   synchronously by hiredis, so give an address */
 	int port;		   /**< TCP port (default 6379) */
 	const char *socket;	   /**< unix socket path; when set, used instead of host/port */
 	const char *password_file; /**< AUTH password (secfile rules); NULL = no AUTH */
@@ -89,5 +92,21 @@ size_t store_redis_pending(const struct store_redis *r);
 
 /** Number of successful connects so far (tests and logs). */
 unsigned store_redis_connects(const struct store_redis *r);
+
+/**
+ * Fill @p o from the config's redis.* keys. Strings are borrowed from @p c
+ * (store_redis_new() copies them).
+ */
+void store_redis_opts_from_cfg(const struct cfg *c, struct store_redis_opts *o);
+
+/** Apply the reloadable options (timeouts, reconnect delays, ping interval). */
+void store_redis_reload(struct store_redis *r, const struct store_redis_opts *o);
+
+/**
+ * The daemon service "redis": connects at start (the node is not ready until
+ * it is up), applies reloadable keys on SIGHUP, closes at stop. Other modules
+ * find the store with daemon_service_state("redis").
+ */
+extern const struct gw_service store_redis_service;
 
 #endif

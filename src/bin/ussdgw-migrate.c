@@ -27,9 +27,9 @@
 #include "ussdgw/gw_error.h"
 #include "ussdgw/secfile.h"
 
-#define EXIT_BEHIND 1
+#define EXIT_BEHIND  1
 #define EXIT_REFUSED 2
-#define EXIT_ERROR 3
+#define EXIT_ERROR   3
 /* Largest migration file read. */
 #define MIGRATION_MAX (4u << 20)
 /* pg_advisory_lock key: one migrator at a time per database ("ussdgwmg"). */
@@ -37,9 +37,9 @@
 
 struct migration {
 	int version;
-	char name[128];	    /* "init" for 0001-init.sql */
+	char name[128]; /* "init" for 0001-init.sql */
 	char path[4096];
-	char checksum[65];  /* hex SHA-256 of the file */
+	char checksum[65]; /* hex SHA-256 of the file */
 	char *sql;
 	/* From the database, when applied. */
 	bool applied;
@@ -55,21 +55,21 @@ struct db_only {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ussdgw-migrate [--dsn DSN] [--password-file FILE] [--dir DIR] [status|up|check]\n"
-		"\n"
-		"  --dsn DSN             libpq connection string of the owner role\n"
-		"                        (default: $USSDGW_PG_OWNER_DSN)\n"
-		"  --password-file FILE  the owner role's password (mode 0600; default:\n"
-		"                        $USSDGW_PG_OWNER_PASSWORD_FILE when set)\n"
-		"  --dir DIR             folder of NNNN-name.sql files (default: sql)\n"
-		"\n"
-		"  status  list every migration and whether it is applied (default)\n"
-		"  up      apply pending migrations in order, each in a transaction\n"
-		"  check   exit 0 when the database is exactly at this tree's version\n"
-		"\n"
-		"exit: 0 ok, 1 behind/ahead (check), 2 refused (a landed migration\n"
-		"changed or the database is ahead), 3 error\n");
+	fprintf(f, "usage: ussdgw-migrate [--dsn DSN] [--password-file FILE] [--dir DIR] "
+		   "[status|up|check]\n"
+		   "\n"
+		   "  --dsn DSN             libpq connection string of the owner role\n"
+		   "                        (default: $USSDGW_PG_OWNER_DSN)\n"
+		   "  --password-file FILE  the owner role's password (mode 0600; default:\n"
+		   "                        $USSDGW_PG_OWNER_PASSWORD_FILE when set)\n"
+		   "  --dir DIR             folder of NNNN-name.sql files (default: sql)\n"
+		   "\n"
+		   "  status  list every migration and whether it is applied (default)\n"
+		   "  up      apply pending migrations in order, each in a transaction\n"
+		   "  check   exit 0 when the database is exactly at this tree's version\n"
+		   "\n"
+		   "exit: 0 ok, 1 behind/ahead (check), 2 refused (a landed migration\n"
+		   "changed or the database is ahead), 3 error\n");
 }
 
 static int sha256_hex(const char *data, size_t n, char out[65])
@@ -166,8 +166,9 @@ static int load_dir(const char *dir, struct migration **out, size_t *n_out)
 		if (!parse_name(de->d_name, &version, name, sizeof(name))) {
 			if (strlen(de->d_name) > 4 &&
 			    strcmp(de->d_name + strlen(de->d_name) - 4, ".sql") == 0)
-				fprintf(stderr, "ussdgw-migrate: ignoring %s/%s (not NNNN-name.sql)\n",
-					dir, de->d_name);
+				fprintf(stderr,
+					"ussdgw-migrate: ignoring %s/%s (not NNNN-name.sql)\n", dir,
+					de->d_name);
 			continue;
 		}
 		if (n == cap) {
@@ -197,7 +198,8 @@ static int load_dir(const char *dir, struct migration **out, size_t *n_out)
 		qsort(v, n, sizeof(*v), cmp_migration);
 		for (size_t i = 1; i < n; i++)
 			if (v[i].version == v[i - 1].version) {
-				fprintf(stderr, "ussdgw-migrate: two migrations numbered %04d (%s, %s)\n",
+				fprintf(stderr,
+					"ussdgw-migrate: two migrations numbered %04d (%s, %s)\n",
 					v[i].version, v[i - 1].name, v[i].name);
 				rc = GW_EEXIST;
 			}
@@ -319,11 +321,11 @@ static int apply(PGconn *c, const struct migration *m)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dsn", required_argument, NULL, 'd'},
-		{"dir", required_argument, NULL, 'D'},
-		{"password-file", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dsn", required_argument, NULL, 'd'},
+	    {"dir", required_argument, NULL, 'D'},
+	    {"password-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *dsn = getenv("USSDGW_PG_OWNER_DSN");
 	const char *dir = "sql";
@@ -331,11 +333,21 @@ int main(int argc, char **argv)
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'd': dsn = optarg; break;
-		case 'D': dir = optarg; break;
-		case 'p': pwfile = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_ERROR;
+		case 'd':
+			dsn = optarg;
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'p':
+			pwfile = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_ERROR;
 		}
 	}
 	const char *cmd = optind < argc ? argv[optind++] : "status";
@@ -384,7 +396,8 @@ int main(int argc, char **argv)
 	struct db_only *extra = NULL;
 	size_t n_extra = 0;
 	if (!exec_ok(c, "SET client_min_messages = warning", PGRES_COMMAND_OK) ||
-	    !exec_ok(c, "SELECT pg_advisory_lock(x'" MIGRATE_LOCK_KEY "'::bigint)", PGRES_TUPLES_OK))
+	    !exec_ok(c, "SELECT pg_advisory_lock(x'" MIGRATE_LOCK_KEY "'::bigint)",
+		     PGRES_TUPLES_OK))
 		goto out;
 	if (read_applied(c, v, n, &extra, &n_extra) != 0)
 		goto out;
@@ -406,10 +419,13 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			const struct migration *m = &v[i];
 			if (changed(m))
-				printf("%04d-%-24s CHANGED since applied %s (file %.12s, recorded %.12s)\n",
-				       m->version, m->name, m->applied_at, m->checksum, m->db_checksum);
+				printf("%04d-%-24s CHANGED since applied %s (file %.12s, recorded "
+				       "%.12s)\n",
+				       m->version, m->name, m->applied_at, m->checksum,
+				       m->db_checksum);
 			else if (m->applied)
-				printf("%04d-%-24s applied %s\n", m->version, m->name, m->applied_at);
+				printf("%04d-%-24s applied %s\n", m->version, m->name,
+				       m->applied_at);
 			else
 				printf("%04d-%-24s pending\n", m->version, m->name);
 		}
@@ -419,15 +435,16 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (changed(&v[i]))
-			fprintf(stderr,
-				"ussdgw-migrate: %04d-%s was changed after it was applied; a landed "
-				"migration is never edited: restore it and add a new migration\n",
-				v[i].version, v[i].name);
+			fprintf(
+			    stderr,
+			    "ussdgw-migrate: %04d-%s was changed after it was applied; a landed "
+			    "migration is never edited: restore it and add a new migration\n",
+			    v[i].version, v[i].name);
 	for (size_t i = 0; i < n_extra; i++)
 		fprintf(stderr, "ussdgw-migrate: the database has %04d-%s, which %s does not\n",
 			extra[i].version, extra[i].name, dir);
 
-	const char *verdict = nchanged ? "refused: a landed migration changed"
+	const char *verdict = nchanged	? "refused: a landed migration changed"
 			      : n_extra ? "ahead of this tree"
 			      : pending ? "behind"
 					: "up to date";
@@ -438,7 +455,8 @@ int main(int argc, char **argv)
 		printf("\n");
 		ret = (nchanged || n_extra) ? EXIT_REFUSED : 0;
 	} else if (!strcmp(cmd, "check")) {
-		printf("schema version %d, tree version %d: %s\n", db_version, tree_version, verdict);
+		printf("schema version %d, tree version %d: %s\n", db_version, tree_version,
+		       verdict);
 		ret = (nchanged || n_extra) ? EXIT_REFUSED : pending ? EXIT_BEHIND : 0;
 	} else { /* up */
 		if (nchanged || n_extra) {
@@ -449,10 +467,11 @@ int main(int argc, char **argv)
 		 * migration was inserted behind an applied one: refuse that too. */
 		for (size_t i = 0; i < n; i++)
 			if (!v[i].applied && v[i].version < db_version) {
-				fprintf(stderr,
-					"ussdgw-migrate: %04d-%s is older than the applied version %d; "
-					"take the next free number\n",
-					v[i].version, v[i].name, db_version);
+				fprintf(
+				    stderr,
+				    "ussdgw-migrate: %04d-%s is older than the applied version %d; "
+				    "take the next free number\n",
+				    v[i].version, v[i].name, db_version);
 				ret = EXIT_REFUSED;
 				goto out;
 			}

@@ -89,27 +89,68 @@ static bool tlv_len_ok(uint16_t tag, uint16_t len16)
 
 /* ---- statuses ------------------------------------------------------------ */
 
+/* Name table for command_status (value_string style; used for logs only). */
+#define STATUS_NAME(x)                                                                             \
+	{                                                                                          \
+		x, #x                                                                              \
+	}
+static const struct {
+	uint32_t value;
+	const char *name;
+} status_names[] = {
+    STATUS_NAME(ESME_ROK),
+    STATUS_NAME(ESME_RINVMSGLEN),
+    STATUS_NAME(ESME_RINVCMDLEN),
+    STATUS_NAME(ESME_RINVCMDID),
+    STATUS_NAME(ESME_RINVBNDSTS),
+    STATUS_NAME(ESME_RINVPRTFLG),
+    STATUS_NAME(ESME_RINVREGDLVFLG),
+    STATUS_NAME(ESME_RSYSERR),
+    STATUS_NAME(ESME_RINVSRCADR),
+    STATUS_NAME(ESME_RINVDSTADR),
+    STATUS_NAME(ESME_RINVMSGID),
+    STATUS_NAME(ESME_RBINDFAIL),
+    STATUS_NAME(ESME_RINVSYSID),
+    STATUS_NAME(ESME_RCANCELFAIL),
+    STATUS_NAME(ESME_RREPLACEFAIL),
+    STATUS_NAME(ESME_RMSGQFUL),
+    STATUS_NAME(ESME_RINVSERTYP),
+    STATUS_NAME(ESME_RINVNUMDESTS),
+    STATUS_NAME(ESME_RINVDLNAME),
+    STATUS_NAME(ESME_RINVDESTFLAG),
+    STATUS_NAME(ESME_RINVSUBREP),
+    STATUS_NAME(ESME_RINVESMCLASS),
+    STATUS_NAME(ESME_RCNTSUBDL),
+    STATUS_NAME(ESME_RSUBMITFAIL),
+    STATUS_NAME(ESME_RINVSRCTON),
+    STATUS_NAME(ESME_RINVSRCNPI),
+    STATUS_NAME(ESME_RINVDSTTON),
+    STATUS_NAME(ESME_RINVDSTNPI),
+    STATUS_NAME(ESME_RINVSYSTYP),
+    STATUS_NAME(ESME_RINVREPFLAG),
+    STATUS_NAME(ESME_RINVNUMMSGS),
+    STATUS_NAME(ESME_RTHROTTLED),
+    STATUS_NAME(ESME_RINVSCHED),
+    STATUS_NAME(ESME_RINVEXPIRY),
+    STATUS_NAME(ESME_RINVDFTMSGID),
+    STATUS_NAME(ESME_RX_T_APPN),
+    STATUS_NAME(ESME_RX_P_APPN),
+    STATUS_NAME(ESME_RX_R_APPN),
+    STATUS_NAME(ESME_RQUERYFAIL),
+    STATUS_NAME(ESME_RINVOPTPARSTREAM),
+    STATUS_NAME(ESME_ROPTPARNOTALLWD),
+    STATUS_NAME(ESME_RINVPARLEN),
+    STATUS_NAME(ESME_RMISSINGOPTPARAM),
+    STATUS_NAME(ESME_RINVOPTPARAMVAL),
+    STATUS_NAME(ESME_RDELIVERYFAILURE),
+    STATUS_NAME(ESME_RUNKNOWNERR),
+};
+
 const char *smpp_status_name(uint32_t status)
 {
-	switch (status) {
-#define S(x)                                                                                       \
-	case x:                                                                                    \
-		return #x;
-		S(ESME_ROK) S(ESME_RINVMSGLEN) S(ESME_RINVCMDLEN) S(ESME_RINVCMDID)
-		S(ESME_RINVBNDSTS) S(ESME_RALYBND) S(ESME_RINVPRTFLG) S(ESME_RINVREGDLVFLG)
-		S(ESME_RSYSERR) S(ESME_RINVSRCADR) S(ESME_RINVDSTADR) S(ESME_RINVMSGID)
-		S(ESME_RBINDFAIL) S(ESME_RINVPASWD) S(ESME_RINVSYSID) S(ESME_RCANCELFAIL)
-		S(ESME_RREPLACEFAIL) S(ESME_RMSGQFUL) S(ESME_RINVSERTYP) S(ESME_RINVNUMDESTS)
-		S(ESME_RINVDLNAME) S(ESME_RINVDESTFLAG) S(ESME_RINVSUBREP) S(ESME_RINVESMCLASS)
-		S(ESME_RCNTSUBDL) S(ESME_RSUBMITFAIL) S(ESME_RINVSRCTON) S(ESME_RINVSRCNPI)
-		S(ESME_RINVDSTTON) S(ESME_RINVDSTNPI) S(ESME_RINVSYSTYP) S(ESME_RINVREPFLAG)
-		S(ESME_RINVNUMMSGS) S(ESME_RTHROTTLED) S(ESME_RINVSCHED) S(ESME_RINVEXPIRY)
-		S(ESME_RINVDFTMSGID) S(ESME_RX_T_APPN) S(ESME_RX_P_APPN) S(ESME_RX_R_APPN)
-		S(ESME_RQUERYFAIL) S(ESME_RINVOPTPARSTREAM) S(ESME_ROPTPARNOTALLWD)
-		S(ESME_RINVPARLEN) S(ESME_RMISSINGOPTPARAM) S(ESME_RINVOPTPARAMVAL)
-		S(ESME_RDELIVERYFAILURE) S(ESME_RUNKNOWNERR)
-#undef S
-	}
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (status_names[i].value == status)
+			return status_names[i].name;
 	if (status >= 0x400 && status <= 0x4FF)
 		return "VENDOR";
 	return "UNKNOWN";
@@ -121,62 +162,107 @@ enum field_kind { F_U8, F_CSTR, F_SM };
 
 struct field {
 	uint8_t kind;
-	uint8_t max;     /* F_CSTR: maximum size including the NUL */
-	uint16_t off;    /* offset in struct smpp_pdu */
+	uint8_t max;	 /* F_CSTR: maximum size including the NUL */
+	uint16_t off;	 /* offset in struct smpp_pdu */
 	uint16_t status; /* F_CSTR: status when the string is over its maximum */
 	const char *name;
 };
 
-#define U8(f) {F_U8, 0, offsetof(struct smpp_pdu, f), 0, #f}
-#define CS(f, m, st) {F_CSTR, m, offsetof(struct smpp_pdu, f), st, #f}
-#define SM {F_SM, 0, 0, 0, "short_message"}
+#define U8(f)                                                                                      \
+	{                                                                                          \
+		F_U8, 0, offsetof(struct smpp_pdu, f), 0, #f                                       \
+	}
+#define CS(f, m, st)                                                                               \
+	{                                                                                          \
+		F_CSTR, m, offsetof(struct smpp_pdu, f), st, #f                                    \
+	}
+#define SM                                                                                         \
+	{                                                                                          \
+		F_SM, 0, 0, 0, "short_message"                                                     \
+	}
 
 static const struct field f_bind[] = {
-	CS(system_id, 16, ESME_RINVSYSID), CS(password, 9, ESME_RINVPASWD),
-	CS(system_type, 13, ESME_RINVSYSTYP), U8(interface_version), U8(addr_ton), U8(addr_npi),
-	CS(address_range, 41, ESME_RINVSRCADR),
+    CS(system_id, 16, ESME_RINVSYSID),
+    CS(password, 9, ESME_RINVPASWD),
+    CS(system_type, 13, ESME_RINVSYSTYP),
+    U8(interface_version),
+    U8(addr_ton),
+    U8(addr_npi),
+    CS(address_range, 41, ESME_RINVSRCADR),
 };
 static const struct field f_bind_resp[] = {CS(system_id, 16, ESME_RINVSYSID)};
 static const struct field f_outbind[] = {
-	CS(system_id, 16, ESME_RINVSYSID), CS(password, 9, ESME_RINVPASWD),
+    CS(system_id, 16, ESME_RINVSYSID),
+    CS(password, 9, ESME_RINVPASWD),
 };
 static const struct field f_submit[] = {
-	CS(service_type, 6, ESME_RINVSERTYP), U8(source_addr_ton), U8(source_addr_npi),
-	CS(source_addr, 21, ESME_RINVSRCADR), U8(dest_addr_ton), U8(dest_addr_npi),
-	CS(destination_addr, 21, ESME_RINVDSTADR), U8(esm_class), U8(protocol_id),
-	U8(priority_flag), CS(schedule_delivery_time, 17, ESME_RINVSCHED),
-	CS(validity_period, 17, ESME_RINVEXPIRY), U8(registered_delivery),
-	U8(replace_if_present_flag), U8(data_coding), U8(sm_default_msg_id), SM,
+    CS(service_type, 6, ESME_RINVSERTYP),
+    U8(source_addr_ton),
+    U8(source_addr_npi),
+    CS(source_addr, 21, ESME_RINVSRCADR),
+    U8(dest_addr_ton),
+    U8(dest_addr_npi),
+    CS(destination_addr, 21, ESME_RINVDSTADR),
+    U8(esm_class),
+    U8(protocol_id),
+    U8(priority_flag),
+    CS(schedule_delivery_time, 17, ESME_RINVSCHED),
+    CS(validity_period, 17, ESME_RINVEXPIRY),
+    U8(registered_delivery),
+    U8(replace_if_present_flag),
+    U8(data_coding),
+    U8(sm_default_msg_id),
+    SM,
 };
 static const struct field f_msgid_resp[] = {CS(message_id, 65, ESME_RINVMSGID)};
 static const struct field f_data_sm[] = {
-	CS(service_type, 6, ESME_RINVSERTYP), U8(source_addr_ton), U8(source_addr_npi),
-	CS(source_addr, 65, ESME_RINVSRCADR), U8(dest_addr_ton), U8(dest_addr_npi),
-	CS(destination_addr, 65, ESME_RINVDSTADR), U8(esm_class), U8(registered_delivery),
-	U8(data_coding),
+    CS(service_type, 6, ESME_RINVSERTYP),
+    U8(source_addr_ton),
+    U8(source_addr_npi),
+    CS(source_addr, 65, ESME_RINVSRCADR),
+    U8(dest_addr_ton),
+    U8(dest_addr_npi),
+    CS(destination_addr, 65, ESME_RINVDSTADR),
+    U8(esm_class),
+    U8(registered_delivery),
+    U8(data_coding),
 };
 static const struct field f_query_sm[] = {
-	CS(message_id, 65, ESME_RINVMSGID), U8(source_addr_ton), U8(source_addr_npi),
-	CS(source_addr, 21, ESME_RINVSRCADR),
+    CS(message_id, 65, ESME_RINVMSGID),
+    U8(source_addr_ton),
+    U8(source_addr_npi),
+    CS(source_addr, 21, ESME_RINVSRCADR),
 };
 static const struct field f_query_sm_resp[] = {
-	CS(message_id, 65, ESME_RINVMSGID), CS(final_date, 17, ESME_RINVPARLEN),
-	U8(message_state), U8(error_code),
+    CS(message_id, 65, ESME_RINVMSGID),
+    CS(final_date, 17, ESME_RINVPARLEN),
+    U8(message_state),
+    U8(error_code),
 };
 static const struct field f_cancel_sm[] = {
-	CS(service_type, 6, ESME_RINVSERTYP), CS(message_id, 65, ESME_RINVMSGID),
-	U8(source_addr_ton), U8(source_addr_npi), CS(source_addr, 21, ESME_RINVSRCADR),
-	U8(dest_addr_ton), U8(dest_addr_npi), CS(destination_addr, 21, ESME_RINVDSTADR),
+    CS(service_type, 6, ESME_RINVSERTYP),
+    CS(message_id, 65, ESME_RINVMSGID),
+    U8(source_addr_ton),
+    U8(source_addr_npi),
+    CS(source_addr, 21, ESME_RINVSRCADR),
+    U8(dest_addr_ton),
+    U8(dest_addr_npi),
+    CS(destination_addr, 21, ESME_RINVDSTADR),
 };
 static const struct field f_replace_sm[] = {
-	CS(message_id, 65, ESME_RINVMSGID), U8(source_addr_ton), U8(source_addr_npi),
-	CS(source_addr, 21, ESME_RINVSRCADR), CS(schedule_delivery_time, 17, ESME_RINVSCHED),
-	CS(validity_period, 17, ESME_RINVEXPIRY), U8(registered_delivery), U8(sm_default_msg_id),
-	SM,
+    CS(message_id, 65, ESME_RINVMSGID),
+    U8(source_addr_ton),
+    U8(source_addr_npi),
+    CS(source_addr, 21, ESME_RINVSRCADR),
+    CS(schedule_delivery_time, 17, ESME_RINVSCHED),
+    CS(validity_period, 17, ESME_RINVEXPIRY),
+    U8(registered_delivery),
+    U8(sm_default_msg_id),
+    SM,
 };
 static const struct field f_alert[] = {
-	U8(source_addr_ton), U8(source_addr_npi), CS(source_addr, 65, ESME_RINVSRCADR),
-	U8(esme_addr_ton), U8(esme_addr_npi), CS(esme_addr, 65, ESME_RINVDSTADR),
+    U8(source_addr_ton), U8(source_addr_npi), CS(source_addr, 65, ESME_RINVSRCADR),
+    U8(esme_addr_ton),	 U8(esme_addr_npi),   CS(esme_addr, 65, ESME_RINVDSTADR),
 };
 
 struct command {
@@ -187,70 +273,51 @@ struct command {
 	bool tlvs; /* may carry an optional part */
 };
 
-#define CMD(id, name, f, tlv) {id, name, f, sizeof(f) / sizeof((f)[0]), tlv}
-#define CMD0(id, name) {id, name, NULL, 0, false}
+#define CMD(id, name, f, tlv)                                                                      \
+	{                                                                                          \
+		id, name, f, sizeof(f) / sizeof((f)[0]), tlv                                       \
+	}
+#define CMD0(id, name)                                                                             \
+	{                                                                                          \
+		id, name, NULL, 0, false                                                           \
+	}
 
-/* Sorted by nothing in particular; command_find() switches on the id. */
+/* Most frequent first: command_find() is a linear scan and a USSD or SMS
+ * link mostly carries deliver_sm, submit_sm, their responses and enquire_link. */
 static const struct command commands[] = {
-	CMD(SMPP_BIND_RECEIVER, "bind_receiver", f_bind, false),
-	CMD(SMPP_BIND_RECEIVER_RESP, "bind_receiver_resp", f_bind_resp, true),
-	CMD(SMPP_BIND_TRANSMITTER, "bind_transmitter", f_bind, false),
-	CMD(SMPP_BIND_TRANSMITTER_RESP, "bind_transmitter_resp", f_bind_resp, true),
-	CMD(SMPP_BIND_TRANSCEIVER, "bind_transceiver", f_bind, false),
-	CMD(SMPP_BIND_TRANSCEIVER_RESP, "bind_transceiver_resp", f_bind_resp, true),
-	CMD(SMPP_OUTBIND, "outbind", f_outbind, false),
-	CMD0(SMPP_UNBIND, "unbind"),
-	CMD0(SMPP_UNBIND_RESP, "unbind_resp"),
-	CMD0(SMPP_ENQUIRE_LINK, "enquire_link"),
-	CMD0(SMPP_ENQUIRE_LINK_RESP, "enquire_link_resp"),
-	CMD0(SMPP_GENERIC_NACK, "generic_nack"),
-	CMD(SMPP_SUBMIT_SM, "submit_sm", f_submit, true),
-	CMD(SMPP_SUBMIT_SM_RESP, "submit_sm_resp", f_msgid_resp, true),
-	CMD(SMPP_DELIVER_SM, "deliver_sm", f_submit, true),
-	CMD(SMPP_DELIVER_SM_RESP, "deliver_sm_resp", f_msgid_resp, true),
-	CMD(SMPP_DATA_SM, "data_sm", f_data_sm, true),
-	CMD(SMPP_DATA_SM_RESP, "data_sm_resp", f_msgid_resp, true),
-	CMD(SMPP_QUERY_SM, "query_sm", f_query_sm, false),
-	CMD(SMPP_QUERY_SM_RESP, "query_sm_resp", f_query_sm_resp, false),
-	CMD(SMPP_CANCEL_SM, "cancel_sm", f_cancel_sm, false),
-	CMD0(SMPP_CANCEL_SM_RESP, "cancel_sm_resp"),
-	CMD(SMPP_REPLACE_SM, "replace_sm", f_replace_sm, false),
-	CMD0(SMPP_REPLACE_SM_RESP, "replace_sm_resp"),
-	CMD(SMPP_ALERT_NOTIFICATION, "alert_notification", f_alert, true),
+    CMD(SMPP_DELIVER_SM, "deliver_sm", f_submit, true),
+    CMD(SMPP_DELIVER_SM_RESP, "deliver_sm_resp", f_msgid_resp, true),
+    CMD(SMPP_SUBMIT_SM, "submit_sm", f_submit, true),
+    CMD(SMPP_SUBMIT_SM_RESP, "submit_sm_resp", f_msgid_resp, true),
+    CMD0(SMPP_ENQUIRE_LINK, "enquire_link"),
+    CMD0(SMPP_ENQUIRE_LINK_RESP, "enquire_link_resp"),
+    CMD(SMPP_DATA_SM, "data_sm", f_data_sm, true),
+    CMD(SMPP_DATA_SM_RESP, "data_sm_resp", f_msgid_resp, true),
+    CMD0(SMPP_GENERIC_NACK, "generic_nack"),
+    CMD(SMPP_BIND_RECEIVER, "bind_receiver", f_bind, false),
+    CMD(SMPP_BIND_RECEIVER_RESP, "bind_receiver_resp", f_bind_resp, true),
+    CMD(SMPP_BIND_TRANSMITTER, "bind_transmitter", f_bind, false),
+    CMD(SMPP_BIND_TRANSMITTER_RESP, "bind_transmitter_resp", f_bind_resp, true),
+    CMD(SMPP_BIND_TRANSCEIVER, "bind_transceiver", f_bind, false),
+    CMD(SMPP_BIND_TRANSCEIVER_RESP, "bind_transceiver_resp", f_bind_resp, true),
+    CMD(SMPP_OUTBIND, "outbind", f_outbind, false),
+    CMD0(SMPP_UNBIND, "unbind"),
+    CMD0(SMPP_UNBIND_RESP, "unbind_resp"),
+    CMD(SMPP_QUERY_SM, "query_sm", f_query_sm, false),
+    CMD(SMPP_QUERY_SM_RESP, "query_sm_resp", f_query_sm_resp, false),
+    CMD(SMPP_CANCEL_SM, "cancel_sm", f_cancel_sm, false),
+    CMD0(SMPP_CANCEL_SM_RESP, "cancel_sm_resp"),
+    CMD(SMPP_REPLACE_SM, "replace_sm", f_replace_sm, false),
+    CMD0(SMPP_REPLACE_SM_RESP, "replace_sm_resp"),
+    CMD(SMPP_ALERT_NOTIFICATION, "alert_notification", f_alert, true),
 };
 
 static const struct command *command_find(uint32_t id)
 {
-	unsigned i;
-	switch (id) {
-	case SMPP_BIND_RECEIVER: i = 0; break;
-	case SMPP_BIND_RECEIVER_RESP: i = 1; break;
-	case SMPP_BIND_TRANSMITTER: i = 2; break;
-	case SMPP_BIND_TRANSMITTER_RESP: i = 3; break;
-	case SMPP_BIND_TRANSCEIVER: i = 4; break;
-	case SMPP_BIND_TRANSCEIVER_RESP: i = 5; break;
-	case SMPP_OUTBIND: i = 6; break;
-	case SMPP_UNBIND: i = 7; break;
-	case SMPP_UNBIND_RESP: i = 8; break;
-	case SMPP_ENQUIRE_LINK: i = 9; break;
-	case SMPP_ENQUIRE_LINK_RESP: i = 10; break;
-	case SMPP_GENERIC_NACK: i = 11; break;
-	case SMPP_SUBMIT_SM: i = 12; break;
-	case SMPP_SUBMIT_SM_RESP: i = 13; break;
-	case SMPP_DELIVER_SM: i = 14; break;
-	case SMPP_DELIVER_SM_RESP: i = 15; break;
-	case SMPP_DATA_SM: i = 16; break;
-	case SMPP_DATA_SM_RESP: i = 17; break;
-	case SMPP_QUERY_SM: i = 18; break;
-	case SMPP_QUERY_SM_RESP: i = 19; break;
-	case SMPP_CANCEL_SM: i = 20; break;
-	case SMPP_CANCEL_SM_RESP: i = 21; break;
-	case SMPP_REPLACE_SM: i = 22; break;
-	case SMPP_REPLACE_SM_RESP: i = 23; break;
-	case SMPP_ALERT_NOTIFICATION: i = 24; break;
-	default: return NULL;
-	}
-	return &commands[i];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].id == id)
+			return &commands[i];
+	return NULL;
 }
 
 bool smpp_command_known(uint32_t command_id)
@@ -264,8 +331,10 @@ const char *smpp_command_name(uint32_t command_id)
 	if (c)
 		return c->name;
 	switch (command_id) {
-	case SMPP_SUBMIT_MULTI: return "submit_multi";
-	case SMPP_SUBMIT_MULTI_RESP: return "submit_multi_resp";
+	case SMPP_SUBMIT_MULTI:
+		return "submit_multi";
+	case SMPP_SUBMIT_MULTI_RESP:
+		return "submit_multi_resp";
 	}
 	return "UNKNOWN";
 }
@@ -305,7 +374,14 @@ static void get_cstr(struct wire *w, struct smpp_str *s, unsigned max, uint32_t 
 		return;
 	size_t scan = left < max ? left : max;
 	const uint8_t *p = w->rbase + w->pos;
-	const uint8_t *nul = memchr(p, 0, scan);
+	/* SMPP strings are short (at most 65 bytes): a plain loop beats memchr here */
+	const uint8_t *nul = NULL;
+	for (size_t i = 0; i < scan; i++) {
+		if (!p[i]) {
+			nul = p + i;
+			break;
+		}
+	}
 	if (!nul) {
 		wire_fail(w, left < max ? ST(ESME_RINVCMDLEN) : ST(too_long));
 		return;
@@ -448,9 +524,15 @@ int smpp_decode(const uint8_t *buf, size_t len, const struct smpp_decode_opts *o
 
 static void put_cstr(struct wire *w, const struct smpp_str *s, unsigned max)
 {
-	if (s->len + 1 > max || (s->len && (!s->ptr || memchr(s->ptr, 0, s->len)))) {
+	if (s->len + 1 > max || (s->len && !s->ptr)) {
 		wire_fail(w, GW_EINVAL);
 		return;
+	}
+	for (size_t i = 0; i < s->len; i++) {
+		if (!s->ptr[i]) { /* a NUL inside would end the string early on the wire */
+			wire_fail(w, GW_EINVAL);
+			return;
+		}
 	}
 	wire_put_bytes(w, s->ptr, s->len, GW_EMSGSIZE);
 	wire_put_u8(w, 0, GW_EMSGSIZE);
@@ -671,7 +753,8 @@ bool smpp_pdu_equal(const struct smpp_pdu *a, const struct smpp_pdu *b, bool ign
 			break;
 		}
 		case F_SM:
-			if (!bytes_eq(a->short_message, a->sm_length, b->short_message, b->sm_length))
+			if (!bytes_eq(a->short_message, a->sm_length, b->short_message,
+				      b->sm_length))
 				return false;
 			break;
 		}
@@ -737,8 +820,7 @@ size_t smpp_pdu_describe(const struct smpp_pdu *pdu, unsigned flags, char *buf, 
 	if (cap)
 		buf[0] = 0;
 	sb_printf(&b, "%s seq=%u status=%s(0x%08X)", smpp_command_name(pdu->command_id),
-		  pdu->sequence_number, smpp_status_name(pdu->command_status),
-		  pdu->command_status);
+		  pdu->sequence_number, smpp_status_name(pdu->command_status), pdu->command_status);
 	if (pdu->flags & SMPP_PDU_F_HEADER_ONLY)
 		sb_printf(&b, " header-only");
 	if (pdu->flags & SMPP_PDU_F_BODY_SKIPPED)
@@ -756,7 +838,8 @@ size_t smpp_pdu_describe(const struct smpp_pdu *pdu, unsigned flags, char *buf, 
 			const uint8_t *p;
 			size_t n;
 			if (f->kind == F_CSTR) {
-				const struct smpp_str *s = (const struct smpp_str *)(const void *)src;
+				const struct smpp_str *s =
+				    (const struct smpp_str *)(const void *)src;
 				p = (const uint8_t *)s->ptr;
 				n = s->len;
 			} else {

@@ -9,28 +9,28 @@
 #include "ussdgw/gw_error.h"
 #include "ussdgw/smpp_pdu.h"
 
-#define GSM_ESC 0x1B
+#define GSM_ESC	    0x1B
 #define REPLACEMENT 0xFFFD
 
 /* GSM 03.38 default alphabet: septet -> Unicode code point. 0x1B is the escape
  * to the extension table; decoding maps it separately. */
 static const uint16_t gsm_default[128] = {
-	0x0040, 0x00A3, 0x0024, 0x00A5, 0x00E8, 0x00E9, 0x00F9, 0x00EC, /* 00 */
-	0x00F2, 0x00C7, 0x000A, 0x00D8, 0x00F8, 0x000D, 0x00C5, 0x00E5, /* 08 */
-	0x0394, 0x005F, 0x03A6, 0x0393, 0x039B, 0x03A9, 0x03A0, 0x03A8, /* 10 */
-	0x03A3, 0x0398, 0x039E, 0x0020, 0x00C6, 0x00E6, 0x00DF, 0x00C9, /* 18; 1B is ESC */
-	0x0020, 0x0021, 0x0022, 0x0023, 0x00A4, 0x0025, 0x0026, 0x0027, /* 20 */
-	0x0028, 0x0029, 0x002A, 0x002B, 0x002C, 0x002D, 0x002E, 0x002F, /* 28 */
-	0x0030, 0x0031, 0x0032, 0x0033, 0x0034, 0x0035, 0x0036, 0x0037, /* 30 */
-	0x0038, 0x0039, 0x003A, 0x003B, 0x003C, 0x003D, 0x003E, 0x003F, /* 38 */
-	0x00A1, 0x0041, 0x0042, 0x0043, 0x0044, 0x0045, 0x0046, 0x0047, /* 40 */
-	0x0048, 0x0049, 0x004A, 0x004B, 0x004C, 0x004D, 0x004E, 0x004F, /* 48 */
-	0x0050, 0x0051, 0x0052, 0x0053, 0x0054, 0x0055, 0x0056, 0x0057, /* 50 */
-	0x0058, 0x0059, 0x005A, 0x00C4, 0x00D6, 0x00D1, 0x00DC, 0x00A7, /* 58 */
-	0x00BF, 0x0061, 0x0062, 0x0063, 0x0064, 0x0065, 0x0066, 0x0067, /* 60 */
-	0x0068, 0x0069, 0x006A, 0x006B, 0x006C, 0x006D, 0x006E, 0x006F, /* 68 */
-	0x0070, 0x0071, 0x0072, 0x0073, 0x0074, 0x0075, 0x0076, 0x0077, /* 70 */
-	0x0078, 0x0079, 0x007A, 0x00E4, 0x00F6, 0x00F1, 0x00FC, 0x00E0, /* 78 */
+    0x0040, 0x00A3, 0x0024, 0x00A5, 0x00E8, 0x00E9, 0x00F9, 0x00EC, /* 00 */
+    0x00F2, 0x00C7, 0x000A, 0x00D8, 0x00F8, 0x000D, 0x00C5, 0x00E5, /* 08 */
+    0x0394, 0x005F, 0x03A6, 0x0393, 0x039B, 0x03A9, 0x03A0, 0x03A8, /* 10 */
+    0x03A3, 0x0398, 0x039E, 0x0020, 0x00C6, 0x00E6, 0x00DF, 0x00C9, /* 18; 1B is ESC */
+    0x0020, 0x0021, 0x0022, 0x0023, 0x00A4, 0x0025, 0x0026, 0x0027, /* 20 */
+    0x0028, 0x0029, 0x002A, 0x002B, 0x002C, 0x002D, 0x002E, 0x002F, /* 28 */
+    0x0030, 0x0031, 0x0032, 0x0033, 0x0034, 0x0035, 0x0036, 0x0037, /* 30 */
+    0x0038, 0x0039, 0x003A, 0x003B, 0x003C, 0x003D, 0x003E, 0x003F, /* 38 */
+    0x00A1, 0x0041, 0x0042, 0x0043, 0x0044, 0x0045, 0x0046, 0x0047, /* 40 */
+    0x0048, 0x0049, 0x004A, 0x004B, 0x004C, 0x004D, 0x004E, 0x004F, /* 48 */
+    0x0050, 0x0051, 0x0052, 0x0053, 0x0054, 0x0055, 0x0056, 0x0057, /* 50 */
+    0x0058, 0x0059, 0x005A, 0x00C4, 0x00D6, 0x00D1, 0x00DC, 0x00A7, /* 58 */
+    0x00BF, 0x0061, 0x0062, 0x0063, 0x0064, 0x0065, 0x0066, 0x0067, /* 60 */
+    0x0068, 0x0069, 0x006A, 0x006B, 0x006C, 0x006D, 0x006E, 0x006F, /* 68 */
+    0x0070, 0x0071, 0x0072, 0x0073, 0x0074, 0x0075, 0x0076, 0x0077, /* 70 */
+    0x0078, 0x0079, 0x007A, 0x00E4, 0x00F6, 0x00F1, 0x00FC, 0x00E0, /* 78 */
 };
 
 /* The extension table (after ESC): code -> code point. */
@@ -38,18 +38,23 @@ static const struct {
 	uint8_t code;
 	uint16_t cp;
 } gsm_ext[] = {
-	{0x0A, 0x000C}, {0x14, 0x005E}, {0x28, 0x007B}, {0x29, 0x007D}, {0x2F, 0x005C},
-	{0x3C, 0x005B}, {0x3D, 0x007E}, {0x3E, 0x005D}, {0x40, 0x007C}, {0x65, 0x20AC},
+    {0x0A, 0x000C}, {0x14, 0x005E}, {0x28, 0x007B}, {0x29, 0x007D}, {0x2F, 0x005C},
+    {0x3C, 0x005B}, {0x3D, 0x007E}, {0x3E, 0x005D}, {0x40, 0x007C}, {0x65, 0x20AC},
 };
 
 const char *smpp_text_enc_name(enum smpp_text_enc e)
 {
 	switch (e) {
-	case SMPP_ENC_GSM7: return "GSM7";
-	case SMPP_ENC_LATIN1: return "LATIN1";
-	case SMPP_ENC_UCS2: return "UCS2";
-	case SMPP_ENC_8BIT: return "8BIT";
-	case SMPP_ENC_UNKNOWN: break;
+	case SMPP_ENC_GSM7:
+		return "GSM7";
+	case SMPP_ENC_LATIN1:
+		return "LATIN1";
+	case SMPP_ENC_UCS2:
+		return "UCS2";
+	case SMPP_ENC_8BIT:
+		return "8BIT";
+	case SMPP_ENC_UNKNOWN:
+		break;
 	}
 	return "UNKNOWN";
 }
@@ -109,7 +114,8 @@ static void put_utf8(struct wire *w, uint32_t cp)
 		wire_put_bytes(w, b, 3, GW_EMSGSIZE);
 	} else {
 		uint8_t b[4] = {(uint8_t)(0xF0 | (cp >> 18)), (uint8_t)(0x80 | ((cp >> 12) & 0x3F)),
-				(uint8_t)(0x80 | ((cp >> 6) & 0x3F)), (uint8_t)(0x80 | (cp & 0x3F))};
+				(uint8_t)(0x80 | ((cp >> 6) & 0x3F)),
+				(uint8_t)(0x80 | (cp & 0x3F))};
 		wire_put_bytes(w, b, 4, GW_EMSGSIZE);
 	}
 }
@@ -124,11 +130,16 @@ static int gsm_lookup(uint32_t cp)
 	if (cp >= 0x20 && cp <= 0x3F && cp != '$')
 		return (int)cp;
 	switch (cp) {
-	case '@': return 0x00;
-	case '$': return 0x02;
-	case '_': return 0x11;
-	case '\n': return 0x0A;
-	case '\r': return 0x0D;
+	case '@':
+		return 0x00;
+	case '$':
+		return 0x02;
+	case '_':
+		return 0x11;
+	case '\n':
+		return 0x0A;
+	case '\r':
+		return 0x0D;
 	}
 	if (cp < 0x80)
 		return -1;
@@ -241,8 +252,8 @@ static int encode_latin1(const uint8_t *s, size_t len, struct wire *w)
 	return w->err;
 }
 
-int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8_t *out,
-		     size_t cap, size_t *out_len)
+int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8_t *out, size_t cap,
+		     size_t *out_len)
 {
 	if ((!utf8 && len) || (!out && cap) || !out_len)
 		return GW_EINVAL;
@@ -251,10 +262,17 @@ int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8
 	const uint8_t *s = (const uint8_t *)utf8;
 	int rc;
 	switch (enc) {
-	case SMPP_ENC_GSM7: rc = encode_gsm(s, len, &w); break;
-	case SMPP_ENC_LATIN1: rc = encode_latin1(s, len, &w); break;
-	case SMPP_ENC_UCS2: rc = encode_ucs2(s, len, &w); break;
-	default: return GW_EINVAL;
+	case SMPP_ENC_GSM7:
+		rc = encode_gsm(s, len, &w);
+		break;
+	case SMPP_ENC_LATIN1:
+		rc = encode_latin1(s, len, &w);
+		break;
+	case SMPP_ENC_UCS2:
+		rc = encode_ucs2(s, len, &w);
+		break;
+	default:
+		return GW_EINVAL;
 	}
 	if (rc)
 		return rc;
@@ -262,8 +280,8 @@ int smpp_text_encode(enum smpp_text_enc enc, const char *utf8, size_t len, uint8
 	return 0;
 }
 
-int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t len, char *out,
-		     size_t cap, size_t *out_len)
+int smpp_text_decode(enum smpp_text_enc enc, const uint8_t *in, size_t len, char *out, size_t cap,
+		     size_t *out_len)
 {
 	if ((!in && len) || (!out && cap) || !out_len)
 		return GW_EINVAL;
@@ -354,7 +372,7 @@ int smpp_gsm7_unpack(const uint8_t *in, size_t len, unsigned fill_bits, size_t n
 
 struct limits {
 	unsigned single; /* octets */
-	unsigned part;   /* octets per part when concatenated */
+	unsigned part;	 /* octets per part when concatenated */
 };
 
 static bool enc_limits(enum smpp_text_enc enc, const struct smpp_text_plan_opts *o,
@@ -476,16 +494,15 @@ int smpp_text_plan(const char *utf8, size_t len, const struct smpp_text_plan_opt
 
 /* ---- concatenation ---------------------------------------------------------- */
 
-int smpp_udh_concat_build(const struct smpp_concat *c, uint8_t *out, size_t cap,
-			  size_t *out_len)
+int smpp_udh_concat_build(const struct smpp_concat *c, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (!c || !out_len || c->total == 0 || c->seq == 0 || c->seq > c->total)
 		return GW_EINVAL;
 	struct wire w;
 	wire_init_write(&w, out, cap);
 	if (c->ref16) {
-		uint8_t h[7] = {6, 0x08, 4, (uint8_t)(c->ref >> 8), (uint8_t)c->ref, c->total,
-				c->seq};
+		uint8_t h[7] = {6,	  0x08,	 4, (uint8_t)(c->ref >> 8), (uint8_t)c->ref,
+				c->total, c->seq};
 		wire_put_bytes(&w, h, sizeof(h), GW_EMSGSIZE);
 	} else {
 		if (c->ref > 0xFF)
@@ -547,10 +564,10 @@ int smpp_text_part(const struct smpp_text_plan *plan, const uint8_t *enc, unsign
 	if (plan->parts > 1 &&
 	    (plan->concat == SMPP_CONCAT_UDH8 || plan->concat == SMPP_CONCAT_UDH16)) {
 		struct smpp_concat c = {
-			.ref = plan->concat == SMPP_CONCAT_UDH8 ? (uint8_t)ref : ref,
-			.total = (uint8_t)plan->parts,
-			.seq = (uint8_t)(index + 1),
-			.ref16 = plan->concat == SMPP_CONCAT_UDH16,
+		    .ref = plan->concat == SMPP_CONCAT_UDH8 ? (uint8_t)ref : ref,
+		    .total = (uint8_t)plan->parts,
+		    .seq = (uint8_t)(index + 1),
+		    .ref16 = plan->concat == SMPP_CONCAT_UDH16,
 		};
 		uint8_t h[7];
 		size_t hl;
@@ -589,8 +606,7 @@ int smpp_sar_get(const struct smpp_pdu *pdu, struct smpp_concat *c)
 	int r3 = smpp_pdu_tlv_uint(pdu, SMPP_TLV_SAR_SEGMENT_SEQNUM, &seq);
 	if (r1 == GW_ENOENT && r2 == GW_ENOENT && r3 == GW_ENOENT)
 		return GW_ENOENT;
-	if (r1 || r2 || r3 || ref > 0xFFFF || total == 0 || total > 0xFF || seq == 0 ||
-	    seq > total)
+	if (r1 || r2 || r3 || ref > 0xFFFF || total == 0 || total > 0xFF || seq == 0 || seq > total)
 		return GW_EPROTO_MALFORMED;
 	c->ref = (uint16_t)ref;
 	c->total = (uint8_t)total;
@@ -605,9 +621,12 @@ int smpp_sar_get(const struct smpp_pdu *pdu, struct smpp_concat *c)
 static enum smpp_text_enc dcs_alphabet(uint8_t dcs)
 {
 	switch ((dcs >> 2) & 3) {
-	case 0: return SMPP_ENC_GSM7;
-	case 1: return SMPP_ENC_8BIT;
-	case 2: return SMPP_ENC_UCS2;
+	case 0:
+		return SMPP_ENC_GSM7;
+	case 1:
+		return SMPP_ENC_8BIT;
+	case 2:
+		return SMPP_ENC_UCS2;
 	}
 	return SMPP_ENC_UNKNOWN;
 }
@@ -616,12 +635,19 @@ enum smpp_text_enc smpp_dcs_to_enc(uint8_t dcs, enum smpp_dcs_profile profile)
 {
 	if (profile == SMPP_DCS_USSD) {
 		switch (dcs >> 4) {
-		case 0x0: case 0x2: case 0x3:
+		case 0x0:
+		case 0x2:
+		case 0x3:
 			return SMPP_ENC_GSM7; /* language groups, 7-bit */
 		case 0x1:
-			return dcs == 0x10 ? SMPP_ENC_GSM7 : dcs == 0x11 ? SMPP_ENC_UCS2
-									  : SMPP_ENC_UNKNOWN;
-		case 0x4: case 0x5: case 0x6: case 0x7: case 0x9:
+			return dcs == 0x10   ? SMPP_ENC_GSM7
+			       : dcs == 0x11 ? SMPP_ENC_UCS2
+					     : SMPP_ENC_UNKNOWN;
+		case 0x4:
+		case 0x5:
+		case 0x6:
+		case 0x7:
+		case 0x9:
 			return (dcs & 0x20) ? SMPP_ENC_UNKNOWN : dcs_alphabet(dcs);
 		case 0xF:
 			return (dcs & 0x04) ? SMPP_ENC_8BIT : SMPP_ENC_GSM7;
@@ -629,10 +655,17 @@ enum smpp_text_enc smpp_dcs_to_enc(uint8_t dcs, enum smpp_dcs_profile profile)
 		return SMPP_ENC_UNKNOWN;
 	}
 	switch (dcs) {
-	case 0x00: case 0x0F: return SMPP_ENC_GSM7;
-	case 0x01: case 0x03: return SMPP_ENC_LATIN1; /* IA5 is a subset */
-	case 0x02: case 0x04: return SMPP_ENC_8BIT;
-	case 0x08: return SMPP_ENC_UCS2;
+	case 0x00:
+	case 0x0F:
+		return SMPP_ENC_GSM7;
+	case 0x01:
+	case 0x03:
+		return SMPP_ENC_LATIN1; /* IA5 is a subset */
+	case 0x02:
+	case 0x04:
+		return SMPP_ENC_8BIT;
+	case 0x08:
+		return SMPP_ENC_UCS2;
 	}
 	if (dcs < 0x10)
 		return SMPP_ENC_UNKNOWN;
@@ -649,10 +682,14 @@ enum smpp_text_enc smpp_dcs_to_enc(uint8_t dcs, enum smpp_dcs_profile profile)
 
 int smpp_dcs_from_enc(enum smpp_text_enc enc, enum smpp_dcs_profile profile, uint8_t *dcs)
 {
-	static const uint8_t smpp[] = {[SMPP_ENC_GSM7] = 0x00, [SMPP_ENC_LATIN1] = 0x03,
-				       [SMPP_ENC_UCS2] = 0x08, [SMPP_ENC_8BIT] = 0x04};
-	static const uint8_t ussd[] = {[SMPP_ENC_GSM7] = 0x0F, [SMPP_ENC_LATIN1] = 0xFF,
-				       [SMPP_ENC_UCS2] = 0x48, [SMPP_ENC_8BIT] = 0x44};
+	static const uint8_t smpp[] = {[SMPP_ENC_GSM7] = 0x00,
+				       [SMPP_ENC_LATIN1] = 0x03,
+				       [SMPP_ENC_UCS2] = 0x08,
+				       [SMPP_ENC_8BIT] = 0x04};
+	static const uint8_t ussd[] = {[SMPP_ENC_GSM7] = 0x0F,
+				       [SMPP_ENC_LATIN1] = 0xFF,
+				       [SMPP_ENC_UCS2] = 0x48,
+				       [SMPP_ENC_8BIT] = 0x44};
 	if (!dcs || (unsigned)enc > SMPP_ENC_8BIT)
 		return GW_ENOTSUP;
 	uint8_t v = profile == SMPP_DCS_USSD ? ussd[enc] : smpp[enc];

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -41,20 +43,21 @@
 enum pg_state { PGS_DOWN, PGS_CONNECTING, PGS_CHECKING, PGS_READY, PGS_SCHEMA_MISMATCH };
 
 static const char *const pg_state_names[] = {
-	[PGS_DOWN] = "DOWN",
-	[PGS_CONNECTING] = "CONNECTING",
-	[PGS_CHECKING] = "CHECKING",
-	[PGS_READY] = "READY",
-	[PGS_SCHEMA_MISMATCH] = "SCHEMA_MISMATCH",
+    [PGS_DOWN] = "DOWN",   [PGS_CONNECTING] = "CONNECTING",	      [PGS_CHECKING] = "CHECKING",
+    [PGS_READY] = "READY", [PGS_SCHEMA_MISMATCH] = "SCHEMA_MISMATCH",
 };
 
 const char *store_pg_qs_name(enum store_pg_qs qs)
 {
 	switch (qs) {
-	case STORE_PG_HARD_ERROR: return "HARD_ERROR";
-	case STORE_PG_RETRY: return "RETRY";
-	case STORE_PG_NO_ROWS: return "NO_ROWS";
-	case STORE_PG_ROWS: return "ROWS";
+	case STORE_PG_HARD_ERROR:
+		return "HARD_ERROR";
+	case STORE_PG_RETRY:
+		return "RETRY";
+	case STORE_PG_NO_ROWS:
+		return "NO_ROWS";
+	case STORE_PG_ROWS:
+		return "ROWS";
 	}
 	return "?";
 }
@@ -76,10 +79,10 @@ struct pg_query {
 	ev_timer timer;
 	uint64_t start_ns;
 	bool delivered;
-	bool in_flight;	    /* in the FIFO, results owed by the server */
-	bool got_null;	    /* end of this entry's results seen; the sync is next */
-	int deferred_err;   /* answer from the timer (never sent) */
-	PGresult *res;	    /* the entry's result (an error one wins) */
+	bool in_flight;		/* in the FIFO, results owed by the server */
+	bool got_null;		/* end of this entry's results seen; the sync is next */
+	int deferred_err;	/* answer from the timer (never sent) */
+	PGresult *res;		/* the entry's result (an error one wins) */
 	struct pg_stmt *stmt;	/* Q_PREPARE: the statement */
 	struct pg_query *owner; /* Q_PREPARE: the execution that needs it */
 	struct pg_query *next;	/* FIFO, or the deferred list */
@@ -105,6 +108,7 @@ struct store_pg {
 	ev_io io_r, io_w;
 	ev_timer connect_timer, reconnect_timer, stuck_timer, recheck_timer;
 	ev_idle reset_idle; /* resets the connection outside the caller's stack */
+	ev_idle drain_idle; /* reads results libpq buffered while flushing */
 	char reset_reason[160];
 
 	struct pg_query *head, *tail; /* in flight, in send order */
@@ -210,7 +214,7 @@ static void deliver(struct pg_query *q, const struct store_pg_result *r)
 static void deliver_err(struct pg_query *q, enum store_pg_qs st, int err, const char *msg)
 {
 	struct store_pg_result r = {
-		.status = st, .err = err, .res = NULL, .sqlstate = "", .message = msg, .rows = 0};
+	    .status = st, .err = err, .res = NULL, .sqlstate = "", .message = msg, .rows = 0};
 	deliver(q, &r);
 }
 
@@ -226,6 +230,7 @@ static void query_free(struct pg_query *q)
 static void schema_checked(struct store_pg *pg, struct pg_query *q)
 {
 	struct store_pg_result r;
+	ev_timer_stop(pg->loop, &pg->connect_timer);
 	classify(q->res, &r);
 	if (!q->res || r.status < 0) {
 		pg->schema_version = -1;
@@ -243,8 +248,9 @@ static void schema_checked(struct store_pg *pg, struct pg_query *q)
 		snprintf(pg->last_error, sizeof(pg->last_error),
 			 "schema version %d, this build expects %d: %s", pg->schema_version,
 			 pg->expected_schema,
-			 pg->schema_version < pg->expected_schema ? "run ussdgw-migrate up"
-								  : "the database is newer than this build");
+			 pg->schema_version < pg->expected_schema
+			     ? "run ussdgw-migrate up"
+			     : "the database is newer than this build");
 	}
 	if (pg->state != PGS_SCHEMA_MISMATCH)
 		LOGP(DDB, LOG_ERROR, "postgres %s: %s; queries refused", pg->name, pg->last_error);
@@ -410,7 +416,20 @@ static void io_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	flush(w->data);
+	struct store_pg *pg = w->data;
+	flush(pg);
+	/* A blocked send makes libpq read input to avoid a deadlock; what it read
+	 * will not wake the read watcher again. */
+	drain_results(pg);
+}
+
+static void drain_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(loop, w);
+	struct store_pg *pg = w->data;
+	if (pg->conn && pg->state >= PGS_CHECKING)
+		drain_results(pg);
 }
 
 /* ---- connection ---- */
@@ -451,6 +470,7 @@ static void close_conn(struct store_pg *pg)
 	ev_timer_stop(pg->loop, &pg->stuck_timer);
 	ev_timer_stop(pg->loop, &pg->recheck_timer);
 	ev_idle_stop(pg->loop, &pg->reset_idle);
+	ev_idle_stop(pg->loop, &pg->drain_idle);
 	if (pg->conn)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
@@ -518,7 +538,7 @@ static void notice_cb(void *arg, const char *message)
 
 static void connected(struct store_pg *pg)
 {
-	ev_timer_stop(pg->loop, &pg->connect_timer);
+	/* The connect deadline keeps running until the schema check answers. */
 	if (PQsetnonblocking(pg->conn, 1) != 0 || PQenterPipelineMode(pg->conn) != 1) {
 		conn_lost(pg, PQerrorMessage(pg->conn));
 		return;
@@ -677,6 +697,9 @@ static void arm(struct store_pg *pg, struct pg_query *q, int timeout_ms)
 	ev_timer_set(&q->timer, (timeout_ms > 0 ? timeout_ms : pg->query_timeout_ms) / 1000.0, 0.);
 	ev_timer_start(pg->loop, &q->timer);
 	flush(pg);
+	/* Results flush() may have pulled in are handed out from the loop, never
+	 * inside the submitting call. */
+	ev_idle_start(pg->loop, &pg->drain_idle);
 }
 
 static struct pg_stmt *find_stmt(struct store_pg *pg, const char *name)
@@ -742,8 +765,9 @@ int store_pg_exec(struct store_pg *pg, const char *name, int nparams, const char
 	}
 	if (!PQsendQueryPrepared(pg->conn, s->name, nparams, values, lengths, formats, 0) ||
 	    !PQpipelineSync(pg->conn)) {
+		/* q is answered by the refusal, not by the PREPARE. */
 		if (pg->tail && pg->tail->owner == q)
-			pg->tail->owner = NULL; /* q is answered by the refusal, not by the PREPARE */
+			pg->tail->owner = NULL;
 		send_failed(pg);
 		return refuse(pg, q);
 	}
@@ -780,8 +804,7 @@ static enum health_state health_probe(void *cls, char *detail, size_t n)
 		snprintf(detail, n, "connected, schema version %d", pg->schema_version);
 		return HEALTH_UP;
 	}
-	snprintf(detail, n, "%s",
-		 pg->last_error[0] ? pg->last_error : pg_state_names[pg->state]);
+	snprintf(detail, n, "%s", pg->last_error[0] ? pg->last_error : pg_state_names[pg->state]);
 	return HEALTH_DOWN;
 }
 
@@ -831,12 +854,12 @@ int store_pg_new(struct ev_loop *loop, const struct store_pg_opts *o, struct sto
 	char lbl[128];
 	snprintf(lbl, sizeof(lbl), "instance=\"%s\"", pg->name);
 	pg->m_queries = metrics_counter("gw_pg_queries_total", "PostgreSQL queries submitted", lbl);
-	pg->m_errors = metrics_counter("gw_pg_errors_total",
-				       "PostgreSQL queries failed (error, disconnect, refusal)", lbl);
-	pg->m_timeouts = metrics_counter("gw_pg_timeouts_total",
-					 "PostgreSQL queries past their deadline", lbl);
-	pg->m_reconnects = metrics_counter("gw_pg_reconnects_total",
-					   "PostgreSQL reconnect attempts", lbl);
+	pg->m_errors = metrics_counter(
+	    "gw_pg_errors_total", "PostgreSQL queries failed (error, disconnect, refusal)", lbl);
+	pg->m_timeouts =
+	    metrics_counter("gw_pg_timeouts_total", "PostgreSQL queries past their deadline", lbl);
+	pg->m_reconnects =
+	    metrics_counter("gw_pg_reconnects_total", "PostgreSQL reconnect attempts", lbl);
 	pg->m_latency = metrics_histogram("gw_pg_latency_seconds", "PostgreSQL query latency", lbl,
 					  metrics_latency_buckets, metrics_latency_buckets_n);
 	if (!pg->m_queries || !pg->m_errors || !pg->m_timeouts || !pg->m_reconnects ||
@@ -861,6 +884,8 @@ int store_pg_new(struct ev_loop *loop, const struct store_pg_opts *o, struct sto
 	pg->recheck_timer.data = pg;
 	ev_idle_init(&pg->reset_idle, reset_idle_cb);
 	pg->reset_idle.data = pg;
+	ev_idle_init(&pg->drain_idle, drain_idle_cb);
+	pg->drain_idle.data = pg;
 	snprintf(pg->last_error, sizeof(pg->last_error), "connecting");
 	start_connect(pg);
 	*out = pg;
@@ -923,3 +948,67 @@ int store_pg_backend_pid(const struct store_pg *pg)
 {
 	return pg && pg->conn && pg->state >= PGS_CHECKING ? PQbackendPID(pg->conn) : 0;
 }
+
+/* ---- configuration and the daemon service ---- */
+
+void store_pg_opts_from_cfg(const struct cfg *c, struct store_pg_opts *o)
+{
+	json_t *r = cfg_root(c);
+	const char *pw = cfg_str(r, "postgres.password_file");
+	*o = (struct store_pg_opts){
+	    .dsn = cfg_str(r, "postgres.dsn"),
+	    .password_file = pw && *pw ? pw : NULL,
+	    .connect_timeout_ms = (int)cfg_int(r, "postgres.connect_timeout_ms"),
+	    .query_timeout_ms = (int)cfg_int(r, "postgres.query_timeout_ms"),
+	    .reconnect_min_ms = (int)cfg_int(r, "postgres.reconnect_min_ms"),
+	    .reconnect_max_ms = (int)cfg_int(r, "postgres.reconnect_max_ms"),
+	};
+}
+
+void store_pg_reload(struct store_pg *pg, const struct store_pg_opts *o)
+{
+	pg->connect_timeout_ms = def(o->connect_timeout_ms, pg->connect_timeout_ms);
+	pg->query_timeout_ms = def(o->query_timeout_ms, pg->query_timeout_ms);
+	pg->reconnect_min_ms = def(o->reconnect_min_ms, pg->reconnect_min_ms);
+	pg->reconnect_max_ms = def(o->reconnect_max_ms, pg->reconnect_max_ms);
+	if (pg->reconnect_max_ms < pg->reconnect_min_ms)
+		pg->reconnect_max_ms = pg->reconnect_min_ms;
+}
+
+static int svc_start(struct gw_node *node, void **state)
+{
+	struct store_pg_opts o;
+	store_pg_opts_from_cfg(node->cfg, &o);
+	if (!o.dsn || !*o.dsn) {
+		LOGP(DDB, LOG_ERROR,
+		     "postgres.dsn is empty: set the connection string of ussdgw_app");
+		return GW_ECONFIG;
+	}
+	struct store_pg *pg;
+	int rc = store_pg_new(node->loop, &o, &pg);
+	if (rc)
+		return rc;
+	*state = pg;
+	return 0;
+}
+
+static void svc_stop(struct gw_node *node, void *state)
+{
+	(void)node;
+	store_pg_free(state);
+}
+
+static void svc_reload(struct gw_node *node, void *state, const struct cfg *newcfg)
+{
+	(void)node;
+	struct store_pg_opts o;
+	store_pg_opts_from_cfg(newcfg, &o);
+	store_pg_reload(state, &o);
+}
+
+const struct gw_service store_pg_service = {
+    .name = "postgres",
+    .start = svc_start,
+    .stop = svc_stop,
+    .reload = svc_reload,
+};

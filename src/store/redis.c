@@ -22,10 +22,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/async.h>
+#include <arpa/inet.h>
+
 #include <hiredis/adapters/libev.h>
+#include <hiredis/async.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -35,9 +39,9 @@
 enum redis_state { RS_DOWN, RS_CONNECTING, RS_UP };
 
 static const char *const redis_state_names[] = {
-	[RS_DOWN] = "DOWN",
-	[RS_CONNECTING] = "CONNECTING",
-	[RS_UP] = "UP",
+    [RS_DOWN] = "DOWN",
+    [RS_CONNECTING] = "CONNECTING",
+    [RS_UP] = "UP",
 };
 
 struct redis_cmd {
@@ -146,8 +150,8 @@ static void cmd_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->deferred_err) {
 		cmd_deliver(c, c->deferred_err, NULL);
 	} else {
-		LOGP(DREDIS, LOG_WARN, "redis %s: command timed out; its late reply will be dropped",
-		     c->r->name);
+		LOGP(DREDIS, LOG_WARN,
+		     "redis %s: command timed out; its late reply will be dropped", c->r->name);
 		cmd_deliver(c, GW_ETIMEDOUT, NULL);
 	}
 	cmd_maybe_free(c);
@@ -397,8 +401,8 @@ static void start_connect(struct store_redis *r)
 {
 	char ep[160];
 	GW_BUG_ON(r->ac);
-	redisAsyncContext *ac = r->socket ? redisAsyncConnectUnix(r->socket)
-					  : redisAsyncConnect(r->host, r->port);
+	redisAsyncContext *ac =
+	    r->socket ? redisAsyncConnectUnix(r->socket) : redisAsyncConnect(r->host, r->port);
 	if (!ac || ac->err) {
 		snprintf(r->last_error, sizeof(r->last_error), "connect to %s: %s",
 			 endpoint(r, ep, sizeof(ep)), ac ? ac->errstr : "out of memory");
@@ -435,6 +439,8 @@ static void start_connect(struct store_redis *r)
 static void ping_done(void *cls, int err, redisReply *reply)
 {
 	struct store_redis *r = cls;
+	if (r->freeing)
+		return;
 	bool ok = !err && reply && reply->type == REDIS_REPLY_STATUS;
 	if (ok != r->ping_ok)
 		LOGP(DREDIS, ok ? LOG_NOTICE : LOG_WARN, "redis %s: PING %s", r->name,
@@ -507,6 +513,13 @@ int store_redis_new(struct ev_loop *loop, const struct store_redis_opts *o,
 			goto fail;
 		}
 	}
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (!r->socket && inet_pton(AF_INET, r->host, addr) != 1 &&
+	    inet_pton(AF_INET6, r->host, addr) != 1)
+		LOGP(DREDIS, LOG_WARN,
+		     "redis %s: host \"%s\" is a name; hiredis resolves it synchronously, "
+		     "blocking the loop at every connect: give an address or a socket",
+		     r->name, r->host);
 	r->rng = (uint64_t)gw_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
 	if (!r->rng)
 		r->rng = 1;
@@ -515,10 +528,10 @@ int store_redis_new(struct ev_loop *loop, const struct store_redis_opts *o,
 	r->m_commands = metrics_counter("gw_redis_commands_total", "Redis commands sent", lbl);
 	r->m_errors = metrics_counter("gw_redis_errors_total",
 				      "Redis commands failed (error reply, disconnect)", lbl);
-	r->m_timeouts = metrics_counter("gw_redis_timeouts_total",
-					"Redis commands past their deadline", lbl);
-	r->m_reconnects = metrics_counter("gw_redis_reconnects_total",
-					  "Redis reconnect attempts", lbl);
+	r->m_timeouts =
+	    metrics_counter("gw_redis_timeouts_total", "Redis commands past their deadline", lbl);
+	r->m_reconnects =
+	    metrics_counter("gw_redis_reconnects_total", "Redis reconnect attempts", lbl);
 	r->m_latency = metrics_histogram("gw_redis_latency_seconds", "Redis command latency", lbl,
 					 metrics_latency_buckets, metrics_latency_buckets_n);
 	if (!r->m_commands || !r->m_errors || !r->m_timeouts || !r->m_reconnects || !r->m_latency) {
@@ -593,3 +606,75 @@ unsigned store_redis_connects(const struct store_redis *r)
 {
 	return r ? r->connects : 0;
 }
+
+/* ---- configuration and the daemon service ---- */
+
+void store_redis_opts_from_cfg(const struct cfg *c, struct store_redis_opts *o)
+{
+	json_t *r = cfg_root(c);
+	const char *pw = cfg_str(r, "redis.password_file");
+	*o = (struct store_redis_opts){
+	    .host = cfg_str(r, "redis.host"),
+	    .port = (int)cfg_int(r, "redis.port"),
+	    .socket = cfg_str(r, "redis.socket"),
+	    .password_file = pw && *pw ? pw : NULL,
+	    .db = (int)cfg_int(r, "redis.db"),
+	    .command_timeout_ms = (int)cfg_int(r, "redis.command_timeout_ms"),
+	    .connect_timeout_ms = (int)cfg_int(r, "redis.connect_timeout_ms"),
+	    .reconnect_min_ms = (int)cfg_int(r, "redis.reconnect_min_ms"),
+	    .reconnect_max_ms = (int)cfg_int(r, "redis.reconnect_max_ms"),
+	};
+}
+
+void store_redis_reload(struct store_redis *r, const struct store_redis_opts *o)
+{
+	r->command_timeout_ms = def(o->command_timeout_ms, r->command_timeout_ms);
+	r->connect_timeout_ms = def(o->connect_timeout_ms, r->connect_timeout_ms);
+	r->reconnect_min_ms = def(o->reconnect_min_ms, r->reconnect_min_ms);
+	r->reconnect_max_ms = def(o->reconnect_max_ms, r->reconnect_max_ms);
+	if (r->reconnect_max_ms < r->reconnect_min_ms)
+		r->reconnect_max_ms = r->reconnect_min_ms;
+	int ping = o->ping_interval_ms > 0 ? o->ping_interval_ms : 0;
+	if (ping != r->ping_interval_ms) {
+		r->ping_interval_ms = ping;
+		ev_timer_stop(r->loop, &r->ping_timer);
+		r->ping_ok = true;
+		if (ping && r->state == RS_UP) {
+			ev_timer_set(&r->ping_timer, ping / 1000.0, ping / 1000.0);
+			ev_timer_start(r->loop, &r->ping_timer);
+		}
+	}
+}
+
+static int svc_start(struct gw_node *node, void **state)
+{
+	struct store_redis_opts o;
+	store_redis_opts_from_cfg(node->cfg, &o);
+	struct store_redis *r;
+	int rc = store_redis_new(node->loop, &o, &r);
+	if (rc)
+		return rc;
+	*state = r;
+	return 0;
+}
+
+static void svc_stop(struct gw_node *node, void *state)
+{
+	(void)node;
+	store_redis_free(state);
+}
+
+static void svc_reload(struct gw_node *node, void *state, const struct cfg *newcfg)
+{
+	(void)node;
+	struct store_redis_opts o;
+	store_redis_opts_from_cfg(newcfg, &o);
+	store_redis_reload(state, &o);
+}
+
+const struct gw_service store_redis_service = {
+    .name = "redis",
+    .start = svc_start,
+    .stop = svc_stop,
+    .reload = svc_reload,
+};

@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (off < size) {
 		size_t flen, olen;
-		enum smpp_frame_result fr = smpp_frame(data + off, size - off, opts.max_pdu_len, &flen);
+		enum smpp_frame_result fr =
+		    smpp_frame(data + off, size - off, opts.max_pdu_len, &flen);
 		if (fr == SMPP_FRAME_NEED_MORE) {
 			CHECK(flen > size - off);
 			break;
@@ -37,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t h = size - off < SMPP_HEADER_LEN ? size - off : SMPP_HEADER_LEN;
 			CHECK(smpp_decode(data + off, h, &opts, &pdu) < 0);
 			CHECK(pdu.error_status == ESME_RINVCMDLEN);
-			CHECK(smpp_encode_error(&pdu, ESME_RINVCMDLEN, out, sizeof(out), &olen) == 0);
+			CHECK(smpp_encode_error(&pdu, ESME_RINVCMDLEN, out, sizeof(out), &olen) ==
+			      0);
 			CHECK(olen == SMPP_HEADER_LEN);
 			break;
 		}
@@ -49,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0) {
 			CHECK(pdu.error_status != 0);
 			CHECK(pdu.header_valid);
-			CHECK(smpp_encode_error(&pdu, pdu.error_status, out, sizeof(out), &olen) == 0);
+			CHECK(smpp_encode_error(&pdu, pdu.error_status, out, sizeof(out), &olen) ==
+			      0);
 			CHECK(olen == SMPP_HEADER_LEN);
 			CHECK(smpp_decode(out, olen, &opts, &again) == 0);
 			CHECK(again.sequence_number == pdu.sequence_number);

@@ -39,7 +39,8 @@ static void decoders(const uint8_t *d, size_t n)
 		if (e[k] == SMPP_ENC_GSM7) {
 			size_t m2;
 			CHECK(smpp_text_encode(SMPP_ENC_GSM7, text, m, enc, sizeof(enc), &l) == 0);
-			CHECK(smpp_text_decode(SMPP_ENC_GSM7, enc, l, text2, sizeof(text2), &m2) == 0);
+			CHECK(smpp_text_decode(SMPP_ENC_GSM7, enc, l, text2, sizeof(text2), &m2) ==
+			      0);
 			CHECK(m2 == m && memcmp(text, text2, m) == 0);
 		}
 	}
@@ -93,9 +94,9 @@ static void encoders(const uint8_t *d, size_t n)
 		CHECK(m == n && memcmp(text, s, n) == 0);
 	}
 	static const struct smpp_text_plan_opts opts[] = {
-		{SMPP_BEARER_SMS, SMPP_CONCAT_UDH8, false}, {SMPP_BEARER_SMS, SMPP_CONCAT_UDH16, true},
-		{SMPP_BEARER_SMS, SMPP_CONCAT_SAR, true},   {SMPP_BEARER_SMS, SMPP_CONCAT_NONE, false},
-		{SMPP_BEARER_USSD, SMPP_CONCAT_NONE, false},
+	    {SMPP_BEARER_SMS, SMPP_CONCAT_UDH8, false},	 {SMPP_BEARER_SMS, SMPP_CONCAT_UDH16, true},
+	    {SMPP_BEARER_SMS, SMPP_CONCAT_SAR, true},	 {SMPP_BEARER_SMS, SMPP_CONCAT_NONE, false},
+	    {SMPP_BEARER_USSD, SMPP_CONCAT_NONE, false},
 	};
 	for (unsigned k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
 		int rc = smpp_text_plan(s, n, &opts[k], enc, sizeof(enc), &plan);
@@ -129,9 +130,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 8192)
 		return 0;
 	switch (data[0] % 3) {
-	case 0: decoders(data + 1, size - 1); break;
-	case 1: encoders(data + 1, size - 1); break;
-	case 2: udh_and_packing(data + 1, size - 1); break;
+	case 0:
+		decoders(data + 1, size - 1);
+		break;
+	case 1:
+		encoders(data + 1, size - 1);
+		break;
+	case 2:
+		udh_and_packing(data + 1, size - 1);
+		break;
 	}
 	return 0;
 }

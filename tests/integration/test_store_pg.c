@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -58,35 +60,36 @@ static void guard_cb(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 /* Run the loop until cond holds; the guard only stops a hung test. */
-#define RUN_UNTIL(cond)                                                        \
-	do {                                                                   \
-		ev_timer g;                                                    \
-		ev_timer_init(&g, guard_cb, 20., 0.);                         \
-		guard_fired = false;                                           \
-		ev_timer_start(loop, &g);                                      \
-		while (!(cond) && !guard_fired)                                \
-			ev_run(loop, EVRUN_ONCE);                              \
-		ev_timer_stop(loop, &g);                                       \
-		if (guard_fired)                                               \
-			fail_msg("gave up waiting for: %s", #cond);            \
+#define RUN_UNTIL(cond)                                                                            \
+	do {                                                                                       \
+		ev_timer g;                                                                        \
+		ev_timer_init(&g, guard_cb, 20., 0.);                                              \
+		guard_fired = false;                                                               \
+		ev_timer_start(loop, &g);                                                          \
+		while (!(cond) && !guard_fired)                                                    \
+			ev_run(loop, EVRUN_ONCE);                                                  \
+		ev_timer_stop(loop, &g);                                                           \
+		if (guard_fired)                                                                   \
+			fail_msg("gave up waiting for: %s", #cond);                                \
 	} while (0)
 
 static const char *need_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !*v)
-		fail_msg("%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
-			 name);
+		fail_msg(
+		    "%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
+		    name);
 	return v;
 }
 
 static struct store_pg_opts app_opts(void)
 {
 	struct store_pg_opts o = {
-		.dsn = need_env("USSDGW_PG_DSN"),
-		.query_timeout_ms = 5000,
-		.reconnect_min_ms = 20,
-		.reconnect_max_ms = 200,
+	    .dsn = need_env("USSDGW_PG_DSN"),
+	    .query_timeout_ms = 5000,
+	    .reconnect_min_ms = 20,
+	    .reconnect_max_ms = 200,
 	};
 	return o;
 }
@@ -142,10 +145,10 @@ static void test_prepared_roundtrip_prepared_once(void **state)
 	(void)state;
 	struct store_pg_opts o = app_opts();
 	struct store_pg *pg = open_ready(&o);
-	assert_int_equal(store_pg_statement(pg, "add_one", "SELECT $1::int + 1, upper($2::text)", 2),
-			 0);
-	assert_int_equal(store_pg_statement(pg, "add_one", "SELECT $1::int + 1, upper($2::text)", 2),
-			 0);
+	assert_int_equal(
+	    store_pg_statement(pg, "add_one", "SELECT $1::int + 1, upper($2::text)", 2), 0);
+	assert_int_equal(
+	    store_pg_statement(pg, "add_one", "SELECT $1::int + 1, upper($2::text)", 2), 0);
 	assert_int_equal(store_pg_statement(pg, "add_one", "SELECT 2", 0), GW_EEXIST);
 
 	const char *p1[] = {"41", "menu"};
@@ -195,7 +198,8 @@ static void test_pipeline_in_order(void **state)
 		char v[16];
 		snprintf(v, sizeof(v), "%d", i);
 		const char *p[] = {v};
-		assert_int_equal(store_pg_exec(pg, "echo", 1, p, NULL, NULL, 0, record, &out[i]), 0);
+		assert_int_equal(store_pg_exec(pg, "echo", 1, p, NULL, NULL, 0, record, &out[i]),
+				 0);
 	}
 	RUN_UNTIL(out[N - 1].calls == 1);
 	for (int i = 0; i < N; i++) {
@@ -247,8 +251,8 @@ static void test_restricted_role_cannot_create(void **state)
 	store_pg_query(pg, "CREATE TABLE app_may_not (a int)", 0, NULL, 0, record, &t);
 	store_pg_query(pg, "CREATE TEMP TABLE app_may_not_tmp (a int)", 0, NULL, 0, record, &tmp);
 	store_pg_query(pg, "SELECT count(*) FROM schema_version", 0, NULL, 0, record, &sv);
-	store_pg_query(pg, "INSERT INTO schema_version VALUES (999, 'x', now(), repeat('0', 64))", 0,
-		       NULL, 0, record, &ins);
+	store_pg_query(pg, "INSERT INTO schema_version VALUES (999, 'x', now(), repeat('0', 64))",
+		       0, NULL, 0, record, &ins);
 	RUN_UNTIL(ins.calls == 1);
 	assert_string_equal(who.v0, "ussdgw_app");
 	assert_int_equal(t.status, STORE_PG_HARD_ERROR);
@@ -407,7 +411,8 @@ static void test_password_file_over_tcp(void **state)
 	pg = NULL;
 	assert_int_equal(store_pg_new(loop, &o, &pg), 0);
 	char *json = NULL;
-	RUN_UNTIL((free(json), health_check(&json), strstr(json, "password authentication failed")));
+	RUN_UNTIL(
+	    (free(json), health_check(&json), strstr(json, "password authentication failed")));
 	assert_false(store_pg_ready(pg));
 	free(json);
 	store_pg_free(pg);
@@ -432,20 +437,60 @@ static void test_free_cancels_pending(void **state)
 	assert_int_equal(a.calls, 1);
 }
 
+static struct cfg *load_cfg(const char *dsn)
+{
+	char json[1024], err[256];
+	snprintf(json, sizeof(json),
+		 "{\"keys\": {\"dir\": \"/nonexistent\"}, \"postgres\": {\"dsn\": \"%s\"}}", dsn);
+	char *env[] = {NULL};
+	struct cfg *c = NULL;
+	if (cfg_load_string(json, env, &c, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* The daemon service: postgres.dsn reaches the store; an empty DSN stops the
+ * start with a configuration error. */
+static void test_daemon_service(void **state)
+{
+	(void)state;
+	struct cfg *c = load_cfg(need_env("USSDGW_PG_DSN"));
+	struct gw_node node = {.loop = loop, .cfg = c};
+	void *st = NULL;
+	assert_string_equal(store_pg_service.name, "postgres");
+	assert_int_equal(store_pg_service.start(&node, &st), 0);
+	RUN_UNTIL(store_pg_ready(st));
+	struct outcome who = {0};
+	store_pg_query(st, "SELECT current_user", 0, NULL, 0, record, &who);
+	RUN_UNTIL(who.calls == 1);
+	assert_string_equal(who.v0, "ussdgw_app");
+	store_pg_service.reload(&node, st, c);
+	store_pg_service.stop(&node, st);
+	cfg_free(c);
+
+	c = load_cfg("");
+	node.cfg = c;
+	st = NULL;
+	assert_int_equal(store_pg_service.start(&node, &st), GW_ECONFIG);
+	assert_null(st);
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_prepared_roundtrip_prepared_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors_map_to_hard_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restricted_role_cannot_create, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_and_reconnects, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_once_late_result_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stuck_query_resets_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_schema_version_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_password_file_over_tcp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prepared_roundtrip_prepared_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipeline_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors_map_to_hard_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restricted_role_cannot_create, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_and_reconnects, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_once_late_result_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stuck_query_resets_connection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_version_check, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_file_over_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_service, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "ussdgw/config.h"
+#include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/health.h"
 #include "ussdgw/log.h"
@@ -49,7 +51,7 @@ static void record(void *cls, int err, redisReply *reply)
 		o->integer = reply->integer;
 	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
 		o->len = reply->element[1]->len < sizeof(o->str) - 1 ? reply->element[1]->len
-								      : sizeof(o->str) - 1;
+								     : sizeof(o->str) - 1;
 		memcpy(o->str, reply->element[1]->str, o->len);
 		o->str[o->len] = '\0';
 	}
@@ -67,37 +69,38 @@ static void guard_cb(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 /* Run the loop until *flag is true. The guard only stops a hung test. */
-#define RUN_UNTIL(cond)                                                        \
-	do {                                                                   \
-		ev_timer g;                                                    \
-		ev_timer_init(&g, guard_cb, 20., 0.);                         \
-		guard_fired = false;                                           \
-		ev_timer_start(loop, &g);                                      \
-		while (!(cond) && !guard_fired)                                \
-			ev_run(loop, EVRUN_ONCE);                              \
-		ev_timer_stop(loop, &g);                                       \
-		if (guard_fired)                                               \
-			fail_msg("gave up waiting for: %s", #cond);            \
+#define RUN_UNTIL(cond)                                                                            \
+	do {                                                                                       \
+		ev_timer g;                                                                        \
+		ev_timer_init(&g, guard_cb, 20., 0.);                                              \
+		guard_fired = false;                                                               \
+		ev_timer_start(loop, &g);                                                          \
+		while (!(cond) && !guard_fired)                                                    \
+			ev_run(loop, EVRUN_ONCE);                                                  \
+		ev_timer_stop(loop, &g);                                                           \
+		if (guard_fired)                                                                   \
+			fail_msg("gave up waiting for: %s", #cond);                                \
 	} while (0)
 
 static const char *need_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !*v)
-		fail_msg("%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
-			 name);
+		fail_msg(
+		    "%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
+		    name);
 	return v;
 }
 
 static struct store_redis_opts tcp_opts(const char *name)
 {
 	struct store_redis_opts o = {
-		.host = need_env("USSDGW_REDIS_HOST"),
-		.port = atoi(need_env("USSDGW_REDIS_PORT")),
-		.command_timeout_ms = 2000,
-		.reconnect_min_ms = 20,
-		.reconnect_max_ms = 200,
-		.health_name = name,
+	    .host = need_env("USSDGW_REDIS_HOST"),
+	    .port = atoi(need_env("USSDGW_REDIS_PORT")),
+	    .command_timeout_ms = 2000,
+	    .reconnect_min_ms = 20,
+	    .reconnect_max_ms = 200,
+	    .health_name = name,
 	};
 	return o;
 }
@@ -418,18 +421,87 @@ static void test_wrong_password_not_ready(void **state)
 	unlink(path);
 }
 
+/* With a ping interval, a Redis that stops answering (CLIENT PAUSE, shared
+ * but this test runs alone) takes the node out of readiness without a
+ * disconnect, and back in when it answers again. */
+static void test_ping_marks_stalled_redis_down(void **state)
+{
+	(void)state;
+	struct store_redis_opts o = tcp_opts("redis");
+	o.ping_interval_ms = 50;
+	struct store_redis *r = open_store(&o);
+	struct store_redis_opts o2 = tcp_opts("redis-aux");
+	struct store_redis *aux = open_store(&o2);
+	assert_int_equal(health_check(NULL), HEALTH_READY);
+	struct outcome pause = {0};
+	store_redis_command(aux, record, &pause, 0, "CLIENT PAUSE %d ALL", 1500);
+	RUN_UNTIL(pause.calls == 1);
+	assert_string_equal(pause.str, "OK");
+	char *json = NULL;
+	RUN_UNTIL((free(json), health_check(&json) == HEALTH_NOT_READY));
+	assert_non_null(strstr(json, "PING not answered"));
+	free(json);
+	assert_true(store_redis_connected(r)); /* still connected, just not answering */
+	RUN_UNTIL(health_check(NULL) == HEALTH_READY);
+	store_redis_free(aux);
+	store_redis_free(r);
+}
+
+static struct cfg *load_cfg(int command_timeout_ms)
+{
+	char json[512], err[256];
+	snprintf(json, sizeof(json),
+		 "{\"keys\": {\"dir\": \"/nonexistent\"}, \"redis\": {\"host\": \"%s\", "
+		 "\"port\": %s, \"command_timeout_ms\": %d}}",
+		 need_env("USSDGW_REDIS_HOST"), need_env("USSDGW_REDIS_PORT"), command_timeout_ms);
+	char *env[] = {NULL};
+	struct cfg *c = NULL;
+	if (cfg_load_string(json, env, &c, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	return c;
+}
+
+/* The daemon service: config keys reach the store, SIGHUP's reload changes
+ * the default deadline, stop closes it. */
+static void test_daemon_service_and_reload(void **state)
+{
+	(void)state;
+	struct cfg *c1 = load_cfg(60000);
+	struct gw_node node = {.loop = loop, .cfg = c1};
+	void *st = NULL;
+	assert_int_equal(store_redis_service.start(&node, &st), 0);
+	assert_string_equal(store_redis_service.name, "redis");
+	struct store_redis *r = st;
+	RUN_UNTIL(store_redis_connected(r));
+
+	struct cfg *c2 = load_cfg(50);
+	store_redis_service.reload(&node, st, c2);
+	struct outcome blocked = {0};
+	/* Deadline 0 = the store's default, now 50 ms instead of a minute. */
+	store_redis_command(r, record, &blocked, 0, "BLPOP %s 30", key("reload"));
+	RUN_UNTIL(blocked.calls == 1);
+	assert_int_equal(blocked.err, GW_ETIMEDOUT);
+	store_redis_service.stop(&node, st);
+	assert_int_equal(health_check(NULL), HEALTH_READY); /* part gone with the store */
+	cfg_free(c1);
+	cfg_free(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip_tcp_binary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roundtrip_unix_socket, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_fires_once_late_reply_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_once_then_reconnects, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_tcp_binary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_unix_socket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_fires_once_late_reply_dropped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_fails_pending_once_then_reconnects,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_cancels_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_refused_backs_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_password_not_ready, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_daemon_service_and_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ping_marks_stalled_redis_down, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconnect_after_server_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

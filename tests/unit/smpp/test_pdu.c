@@ -35,7 +35,8 @@ static size_t build_ussd_deliver(uint8_t *out, size_t cap)
 	pdu.data_coding = 0x0F;
 	pdu.short_message = (const uint8_t *)"*384#";
 	pdu.sm_length = 5;
-	assert_int_equal(smpp_pdu_add_tlv_u8(&pdu, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_PSSR_IND), 0);
+	assert_int_equal(smpp_pdu_add_tlv_u8(&pdu, SMPP_TLV_USSD_SERVICE_OP, SMPP_USSD_PSSR_IND),
+			 0);
 	assert_int_equal(smpp_pdu_add_tlv_u16(&pdu, SMPP_TLV_ITS_SESSION_INFO, 0x2A00), 0);
 	size_t len = 0;
 	assert_int_equal(smpp_encode(&pdu, out, cap, &len), 0);
@@ -213,7 +214,8 @@ static void test_message_payload(void **state)
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)i;
 	smpp_pdu_init(&pdu, SMPP_SUBMIT_SM, 9);
-	assert_int_equal(smpp_pdu_add_tlv(&pdu, SMPP_TLV_MESSAGE_PAYLOAD, payload, sizeof(payload)), 0);
+	assert_int_equal(smpp_pdu_add_tlv(&pdu, SMPP_TLV_MESSAGE_PAYLOAD, payload, sizeof(payload)),
+			 0);
 	size_t len;
 	assert_int_equal(smpp_encode(&pdu, buf, sizeof(buf), &len), 0);
 	assert_int_equal(smpp_decode(buf, len, NULL, &back), 0);
@@ -222,12 +224,14 @@ static void test_message_payload(void **state)
 	assert_int_equal(t->len, sizeof(payload));
 	assert_memory_equal(smpp_tlv_value(t), payload, sizeof(payload));
 	uint32_t v;
-	assert_int_equal(smpp_pdu_tlv_uint(&back, SMPP_TLV_MESSAGE_PAYLOAD, &v), GW_EPROTO_MALFORMED);
+	assert_int_equal(smpp_pdu_tlv_uint(&back, SMPP_TLV_MESSAGE_PAYLOAD, &v),
+			 GW_EPROTO_MALFORMED);
 }
 
 static void test_header_only_and_errors(void **state)
 {
-	static const uint8_t bindfail[] = {0, 0, 0, 0x10, 0x80, 0, 0, 0x09, 0, 0, 0, 0x0d, 0, 0, 0, 1};
+	static const uint8_t bindfail[] = {0, 0, 0, 0x10, 0x80, 0, 0, 0x09,
+					   0, 0, 0, 0x0d, 0,	0, 0, 1};
 	assert_int_equal(smpp_decode(bindfail, sizeof(bindfail), NULL, &back), 0);
 	assert_int_equal(back.command_status, ESME_RBINDFAIL);
 	assert_true(back.flags & SMPP_PDU_F_HEADER_ONLY);
@@ -242,13 +246,16 @@ static void test_header_only_and_errors(void **state)
 	/* bad command_length: generic_nack echoing the sequence */
 	assert_int_equal(smpp_encode_error(&back, ESME_RINVCMDLEN, buf, sizeof(buf), &l), 0);
 	assert_int_equal(l, 16);
-	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x09", 16);
+	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x09",
+			    16);
 	/* other statuses on a known request: the matching response */
 	assert_int_equal(smpp_encode_error(&back, ESME_RINVPARLEN, buf, sizeof(buf), &l), 0);
-	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x04\x00\x00\x00\xc2\x00\x00\x00\x09", 16);
+	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x04\x00\x00\x00\xc2\x00\x00\x00\x09",
+			    16);
 	/* unreadable header: sequence 0 */
 	assert_int_equal(smpp_encode_error(NULL, ESME_RINVCMDLEN, buf, sizeof(buf), &l), 0);
-	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00", 16);
+	assert_memory_equal(buf, "\x00\x00\x00\x10\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00",
+			    16);
 	/* outbind and alert_notification have no response: generic_nack */
 	smpp_pdu_init(&pdu, SMPP_ALERT_NOTIFICATION, 4);
 	pdu.header_valid = true;
@@ -267,15 +274,31 @@ static void test_header_only_and_errors(void **state)
 static void test_all_commands(void **state)
 {
 	static const uint32_t ids[] = {
-		SMPP_BIND_RECEIVER,	SMPP_BIND_RECEIVER_RESP, SMPP_BIND_TRANSMITTER,
-		SMPP_BIND_TRANSMITTER_RESP, SMPP_BIND_TRANSCEIVER, SMPP_BIND_TRANSCEIVER_RESP,
-		SMPP_OUTBIND,		SMPP_UNBIND,		 SMPP_UNBIND_RESP,
-		SMPP_ENQUIRE_LINK,	SMPP_ENQUIRE_LINK_RESP,	 SMPP_GENERIC_NACK,
-		SMPP_SUBMIT_SM,		SMPP_SUBMIT_SM_RESP,	 SMPP_DELIVER_SM,
-		SMPP_DELIVER_SM_RESP,	SMPP_DATA_SM,		 SMPP_DATA_SM_RESP,
-		SMPP_QUERY_SM,		SMPP_QUERY_SM_RESP,	 SMPP_CANCEL_SM,
-		SMPP_CANCEL_SM_RESP,	SMPP_REPLACE_SM,	 SMPP_REPLACE_SM_RESP,
-		SMPP_ALERT_NOTIFICATION,
+	    SMPP_BIND_RECEIVER,
+	    SMPP_BIND_RECEIVER_RESP,
+	    SMPP_BIND_TRANSMITTER,
+	    SMPP_BIND_TRANSMITTER_RESP,
+	    SMPP_BIND_TRANSCEIVER,
+	    SMPP_BIND_TRANSCEIVER_RESP,
+	    SMPP_OUTBIND,
+	    SMPP_UNBIND,
+	    SMPP_UNBIND_RESP,
+	    SMPP_ENQUIRE_LINK,
+	    SMPP_ENQUIRE_LINK_RESP,
+	    SMPP_GENERIC_NACK,
+	    SMPP_SUBMIT_SM,
+	    SMPP_SUBMIT_SM_RESP,
+	    SMPP_DELIVER_SM,
+	    SMPP_DELIVER_SM_RESP,
+	    SMPP_DATA_SM,
+	    SMPP_DATA_SM_RESP,
+	    SMPP_QUERY_SM,
+	    SMPP_QUERY_SM_RESP,
+	    SMPP_CANCEL_SM,
+	    SMPP_CANCEL_SM_RESP,
+	    SMPP_REPLACE_SM,
+	    SMPP_REPLACE_SM_RESP,
+	    SMPP_ALERT_NOTIFICATION,
 	};
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		assert_true(smpp_command_known(ids[i]));
@@ -333,17 +356,12 @@ static void test_describe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame),
-		cmocka_unit_test(test_ussd_roundtrip),
-		cmocka_unit_test(test_encode_cap),
-		cmocka_unit_test(test_encode_rejects),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_message_payload),
-		cmocka_unit_test(test_header_only_and_errors),
-		cmocka_unit_test(test_all_commands),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_frame),	    cmocka_unit_test(test_ussd_roundtrip),
+	    cmocka_unit_test(test_encode_cap),	    cmocka_unit_test(test_encode_rejects),
+	    cmocka_unit_test(test_truncations),	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_message_payload), cmocka_unit_test(test_header_only_and_errors),
+	    cmocka_unit_test(test_all_commands),    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_describe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

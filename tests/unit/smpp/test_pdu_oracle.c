@@ -30,9 +30,12 @@ int main(void)
 /* Ours first: libsmpp34 #defines the ESME_* names our enum declares (same values). */
 #include "ussdgw/smpp_pdu.h"
 
+/* libsmpp34 needs this include order. */
+/* clang-format off */
 #include <smpp34.h>
 #include <smpp34_structs.h>
 #include <smpp34_params.h>
+/* clang-format on */
 
 union lib_pdu {
 	struct {
@@ -122,32 +125,42 @@ struct tlv_kind {
 };
 
 static const struct tlv_kind sm_tlvs[] = {
-	{SMPP_TLV_USSD_SERVICE_OP, 1, 1},      {SMPP_TLV_ITS_SESSION_INFO, 2, 2},
-	{SMPP_TLV_USER_MESSAGE_REFERENCE, 2, 2}, {SMPP_TLV_SOURCE_PORT, 2, 2},
-	{SMPP_TLV_DESTINATION_PORT, 2, 2},     {SMPP_TLV_SAR_MSG_REF_NUM, 2, 2},
-	{SMPP_TLV_SAR_TOTAL_SEGMENTS, 1, 1},   {SMPP_TLV_SAR_SEGMENT_SEQNUM, 1, 1},
-	{SMPP_TLV_PAYLOAD_TYPE, 1, 1},	       {SMPP_TLV_PRIVACY_INDICATOR, 1, 1},
-	{SMPP_TLV_CALLBACK_NUM, 4, 19},	       {SMPP_TLV_LANGUAGE_INDICATOR, 1, 1},
-	{0x1400, 1, 64},
+    {SMPP_TLV_USSD_SERVICE_OP, 1, 1},
+    {SMPP_TLV_ITS_SESSION_INFO, 2, 2},
+    {SMPP_TLV_USER_MESSAGE_REFERENCE, 2, 2},
+    {SMPP_TLV_SOURCE_PORT, 2, 2},
+    {SMPP_TLV_DESTINATION_PORT, 2, 2},
+    {SMPP_TLV_SAR_MSG_REF_NUM, 2, 2},
+    {SMPP_TLV_SAR_TOTAL_SEGMENTS, 1, 1},
+    {SMPP_TLV_SAR_SEGMENT_SEQNUM, 1, 1},
+    {SMPP_TLV_PAYLOAD_TYPE, 1, 1},
+    {SMPP_TLV_PRIVACY_INDICATOR, 1, 1},
+    {SMPP_TLV_CALLBACK_NUM, 4, 19},
+    {SMPP_TLV_LANGUAGE_INDICATOR, 1, 1},
+    {0x1400, 1, 64},
 };
 static const struct tlv_kind deliver_tlvs[] = {
-	{SMPP_TLV_MESSAGE_STATE, 1, 1},	       {SMPP_TLV_RECEIPTED_MESSAGE_ID, 1, 65},
-	{SMPP_TLV_NETWORK_ERROR_CODE, 3, 3},
+    {SMPP_TLV_MESSAGE_STATE, 1, 1},
+    {SMPP_TLV_RECEIPTED_MESSAGE_ID, 1, 65},
+    {SMPP_TLV_NETWORK_ERROR_CODE, 3, 3},
 };
 static const struct tlv_kind submit_tlvs[] = {
-	{SMPP_TLV_MORE_MESSAGES_TO_SEND, 1, 1}, {SMPP_TLV_ITS_REPLY_TYPE, 1, 1},
-	{SMPP_TLV_DISPLAY_TIME, 1, 1},		{SMPP_TLV_MS_VALIDITY, 1, 1},
-	{SMPP_TLV_SMS_SIGNAL, 2, 2},		{SMPP_TLV_SOURCE_ADDR_SUBUNIT, 1, 1},
-	{SMPP_TLV_DEST_ADDR_SUBUNIT, 1, 1},
+    {SMPP_TLV_MORE_MESSAGES_TO_SEND, 1, 1},
+    {SMPP_TLV_ITS_REPLY_TYPE, 1, 1},
+    {SMPP_TLV_DISPLAY_TIME, 1, 1},
+    {SMPP_TLV_MS_VALIDITY, 1, 1},
+    {SMPP_TLV_SMS_SIGNAL, 2, 2},
+    {SMPP_TLV_SOURCE_ADDR_SUBUNIT, 1, 1},
+    {SMPP_TLV_DEST_ADDR_SUBUNIT, 1, 1},
 };
 static const struct tlv_kind data_tlvs[] = {
-	{SMPP_TLV_SOURCE_PORT, 2, 2},		{SMPP_TLV_DESTINATION_PORT, 2, 2},
-	{SMPP_TLV_SAR_MSG_REF_NUM, 2, 2},	{SMPP_TLV_SAR_TOTAL_SEGMENTS, 1, 1},
-	{SMPP_TLV_QOS_TIME_TO_LIVE, 4, 4},	{SMPP_TLV_SET_DPF, 1, 1},
-	{SMPP_TLV_RECEIPTED_MESSAGE_ID, 1, 65}, {SMPP_TLV_MESSAGE_STATE, 1, 1},
-	{SMPP_TLV_NETWORK_ERROR_CODE, 3, 3},	{SMPP_TLV_USER_MESSAGE_REFERENCE, 2, 2},
-	{SMPP_TLV_SOURCE_NETWORK_TYPE, 1, 1},	{SMPP_TLV_DEST_BEARER_TYPE, 1, 1},
-	{SMPP_TLV_USSD_SERVICE_OP, 1, 1},
+    {SMPP_TLV_SOURCE_PORT, 2, 2},	    {SMPP_TLV_DESTINATION_PORT, 2, 2},
+    {SMPP_TLV_SAR_MSG_REF_NUM, 2, 2},	    {SMPP_TLV_SAR_TOTAL_SEGMENTS, 1, 1},
+    {SMPP_TLV_QOS_TIME_TO_LIVE, 4, 4},	    {SMPP_TLV_SET_DPF, 1, 1},
+    {SMPP_TLV_RECEIPTED_MESSAGE_ID, 1, 65}, {SMPP_TLV_MESSAGE_STATE, 1, 1},
+    {SMPP_TLV_NETWORK_ERROR_CODE, 3, 3},    {SMPP_TLV_USER_MESSAGE_REFERENCE, 2, 2},
+    {SMPP_TLV_SOURCE_NETWORK_TYPE, 1, 1},   {SMPP_TLV_DEST_BEARER_TYPE, 1, 1},
+    {SMPP_TLV_USSD_SERVICE_OP, 1, 1},
 };
 
 static void add_rand_tlvs(struct smpp_pdu *p, const struct tlv_kind *a, size_t na,
@@ -246,7 +259,8 @@ static void make_pdu(uint32_t id, struct smpp_pdu *p)
 		p->esm_class = (uint8_t)rnd(256);
 		p->registered_delivery = (uint8_t)rnd(32);
 		p->data_coding = (uint8_t)rnd(256);
-		add_rand_tlvs(p, data_tlvs, sizeof(data_tlvs) / sizeof(data_tlvs[0]), NULL, 0, true);
+		add_rand_tlvs(p, data_tlvs, sizeof(data_tlvs) / sizeof(data_tlvs[0]), NULL, 0,
+			      true);
 		break;
 	case SMPP_QUERY_SM:
 		p->message_id = rstr(64);
@@ -304,18 +318,19 @@ static int fails;
 #define CHECK(cond, what)                                                                          \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s: %s differs\n", smpp_command_name(o->command_id), what); \
+			fprintf(stderr, "%s: %s differs\n", smpp_command_name(o->command_id),      \
+				what);                                                             \
 			fails++;                                                                   \
 		}                                                                                  \
 	} while (0)
 #define S(ours, theirs)                                                                            \
-	CHECK(strlen((const char *)(theirs)) == (ours).len &&                                     \
-		      memcmp((theirs), (ours).ptr, (ours).len) == 0,                               \
+	CHECK(strlen((const char *)(theirs)) == (ours).len &&                                      \
+		  memcmp((theirs), (ours).ptr, (ours).len) == 0,                                   \
 	      #ours)
 #define U(ours, theirs) CHECK((ours) == (theirs), #ours)
 #define SMSG(t)                                                                                    \
 	CHECK((t).sm_length == o->sm_length &&                                                     \
-		      memcmp((t).short_message, o->short_message, o->sm_length) == 0,              \
+		  memcmp((t).short_message, o->short_message, o->sm_length) == 0,                  \
 	      "short_message")
 
 /* One libsmpp34 TLV equals ours when its value, in whichever union member
@@ -355,13 +370,20 @@ static void cmp_tlvs(const struct smpp_pdu *o, const tlv_t *list)
 static const tlv_t *lib_tlvs(uint32_t id, const union lib_pdu *l)
 {
 	switch (id) {
-	case SMPP_BIND_RECEIVER_RESP: return l->brr.tlv;
-	case SMPP_BIND_TRANSMITTER_RESP: return l->btr.tlv;
-	case SMPP_BIND_TRANSCEIVER_RESP: return l->btxr.tlv;
-	case SMPP_SUBMIT_SM: return l->ss.tlv;
-	case SMPP_DELIVER_SM: return l->ds.tlv;
-	case SMPP_DATA_SM: return l->dt.tlv;
-	case SMPP_ALERT_NOTIFICATION: return l->an.tlv;
+	case SMPP_BIND_RECEIVER_RESP:
+		return l->brr.tlv;
+	case SMPP_BIND_TRANSMITTER_RESP:
+		return l->btr.tlv;
+	case SMPP_BIND_TRANSCEIVER_RESP:
+		return l->btxr.tlv;
+	case SMPP_SUBMIT_SM:
+		return l->ss.tlv;
+	case SMPP_DELIVER_SM:
+		return l->ds.tlv;
+	case SMPP_DATA_SM:
+		return l->dt.tlv;
+	case SMPP_ALERT_NOTIFICATION:
+		return l->an.tlv;
 	}
 	return NULL;
 }
@@ -372,13 +394,27 @@ static void destroy_lib(uint32_t id, union lib_pdu *l)
 	if (t)
 		destroy_tlv(t);
 	switch (id) {
-	case SMPP_BIND_RECEIVER_RESP: l->brr.tlv = NULL; break;
-	case SMPP_BIND_TRANSMITTER_RESP: l->btr.tlv = NULL; break;
-	case SMPP_BIND_TRANSCEIVER_RESP: l->btxr.tlv = NULL; break;
-	case SMPP_SUBMIT_SM: l->ss.tlv = NULL; break;
-	case SMPP_DELIVER_SM: l->ds.tlv = NULL; break;
-	case SMPP_DATA_SM: l->dt.tlv = NULL; break;
-	case SMPP_ALERT_NOTIFICATION: l->an.tlv = NULL; break;
+	case SMPP_BIND_RECEIVER_RESP:
+		l->brr.tlv = NULL;
+		break;
+	case SMPP_BIND_TRANSMITTER_RESP:
+		l->btr.tlv = NULL;
+		break;
+	case SMPP_BIND_TRANSCEIVER_RESP:
+		l->btxr.tlv = NULL;
+		break;
+	case SMPP_SUBMIT_SM:
+		l->ss.tlv = NULL;
+		break;
+	case SMPP_DELIVER_SM:
+		l->ds.tlv = NULL;
+		break;
+	case SMPP_DATA_SM:
+		l->dt.tlv = NULL;
+		break;
+	case SMPP_ALERT_NOTIFICATION:
+		l->an.tlv = NULL;
+		break;
 	}
 }
 
@@ -420,21 +456,43 @@ static void cmp_fields(const struct smpp_pdu *o, const union lib_pdu *l)
 	U(o->command_status, l->h.command_status);
 	U(o->sequence_number, l->h.sequence_number);
 	switch (o->command_id) {
-	case SMPP_BIND_RECEIVER: BIND(l->br); break;
-	case SMPP_BIND_TRANSMITTER: BIND(l->bt); break;
-	case SMPP_BIND_TRANSCEIVER: BIND(l->btx); break;
-	case SMPP_BIND_RECEIVER_RESP: S(o->system_id, l->brr.system_id); break;
-	case SMPP_BIND_TRANSMITTER_RESP: S(o->system_id, l->btr.system_id); break;
-	case SMPP_BIND_TRANSCEIVER_RESP: S(o->system_id, l->btxr.system_id); break;
+	case SMPP_BIND_RECEIVER:
+		BIND(l->br);
+		break;
+	case SMPP_BIND_TRANSMITTER:
+		BIND(l->bt);
+		break;
+	case SMPP_BIND_TRANSCEIVER:
+		BIND(l->btx);
+		break;
+	case SMPP_BIND_RECEIVER_RESP:
+		S(o->system_id, l->brr.system_id);
+		break;
+	case SMPP_BIND_TRANSMITTER_RESP:
+		S(o->system_id, l->btr.system_id);
+		break;
+	case SMPP_BIND_TRANSCEIVER_RESP:
+		S(o->system_id, l->btxr.system_id);
+		break;
 	case SMPP_OUTBIND:
 		S(o->system_id, l->ob.system_id);
 		S(o->password, l->ob.password);
 		break;
-	case SMPP_SUBMIT_SM: SMF(l->ss); break;
-	case SMPP_DELIVER_SM: SMF(l->ds); break;
-	case SMPP_SUBMIT_SM_RESP: S(o->message_id, l->ssr.message_id); break;
-	case SMPP_DELIVER_SM_RESP: S(o->message_id, l->dsr.message_id); break;
-	case SMPP_DATA_SM_RESP: S(o->message_id, l->dtr.message_id); break;
+	case SMPP_SUBMIT_SM:
+		SMF(l->ss);
+		break;
+	case SMPP_DELIVER_SM:
+		SMF(l->ds);
+		break;
+	case SMPP_SUBMIT_SM_RESP:
+		S(o->message_id, l->ssr.message_id);
+		break;
+	case SMPP_DELIVER_SM_RESP:
+		S(o->message_id, l->dsr.message_id);
+		break;
+	case SMPP_DATA_SM_RESP:
+		S(o->message_id, l->dtr.message_id);
+		break;
 	case SMPP_DATA_SM:
 		S(o->service_type, l->dt.service_type);
 		U(o->source_addr_ton, l->dt.source_addr_ton);
@@ -495,15 +553,31 @@ static void cmp_fields(const struct smpp_pdu *o, const union lib_pdu *l)
 /* ---- the differential loop ---------------------------------------------- */
 
 static const uint32_t oracle_ids[] = {
-	SMPP_BIND_RECEIVER,	 SMPP_BIND_RECEIVER_RESP, SMPP_BIND_TRANSMITTER,
-	SMPP_BIND_TRANSMITTER_RESP, SMPP_BIND_TRANSCEIVER, SMPP_BIND_TRANSCEIVER_RESP,
-	SMPP_OUTBIND,		 SMPP_UNBIND,		  SMPP_UNBIND_RESP,
-	SMPP_ENQUIRE_LINK,	 SMPP_ENQUIRE_LINK_RESP,  SMPP_GENERIC_NACK,
-	SMPP_SUBMIT_SM,		 SMPP_SUBMIT_SM_RESP,	  SMPP_DELIVER_SM,
-	SMPP_DELIVER_SM_RESP,	 SMPP_DATA_SM,		  SMPP_DATA_SM_RESP,
-	SMPP_QUERY_SM,		 SMPP_QUERY_SM_RESP,	  SMPP_CANCEL_SM,
-	SMPP_CANCEL_SM_RESP,	 SMPP_REPLACE_SM,	  SMPP_REPLACE_SM_RESP,
-	SMPP_ALERT_NOTIFICATION,
+    SMPP_BIND_RECEIVER,
+    SMPP_BIND_RECEIVER_RESP,
+    SMPP_BIND_TRANSMITTER,
+    SMPP_BIND_TRANSMITTER_RESP,
+    SMPP_BIND_TRANSCEIVER,
+    SMPP_BIND_TRANSCEIVER_RESP,
+    SMPP_OUTBIND,
+    SMPP_UNBIND,
+    SMPP_UNBIND_RESP,
+    SMPP_ENQUIRE_LINK,
+    SMPP_ENQUIRE_LINK_RESP,
+    SMPP_GENERIC_NACK,
+    SMPP_SUBMIT_SM,
+    SMPP_SUBMIT_SM_RESP,
+    SMPP_DELIVER_SM,
+    SMPP_DELIVER_SM_RESP,
+    SMPP_DATA_SM,
+    SMPP_DATA_SM_RESP,
+    SMPP_QUERY_SM,
+    SMPP_QUERY_SM_RESP,
+    SMPP_CANCEL_SM,
+    SMPP_CANCEL_SM_RESP,
+    SMPP_REPLACE_SM,
+    SMPP_REPLACE_SM_RESP,
+    SMPP_ALERT_NOTIFICATION,
 };
 
 static void run_one(uint32_t id)
@@ -525,8 +599,8 @@ static void run_one(uint32_t id)
 	copy_lib_err();
 	if (rc != 0) {
 		destroy_lib(id, &lib);
-		fail_msg("libsmpp34 rejected our %s (%zu bytes): %.300s", smpp_command_name(id), len,
-			 lib_err);
+		fail_msg("libsmpp34 rejected our %s (%zu bytes): %.300s", smpp_command_name(id),
+			 len, lib_err);
 	}
 	int before = fails;
 	cmp_fields(&dec, &lib);
@@ -625,8 +699,8 @@ static void test_oracle_ussd_step(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_oracle_ussd_step),
-		cmocka_unit_test(test_oracle_random),
+	    cmocka_unit_test(test_oracle_ussd_step),
+	    cmocka_unit_test(test_oracle_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,9 +47,9 @@ static void test_gsm_basic(void **state)
 static void test_gsm_extension(void **state)
 {
 	size_t n = encode_ok(SMPP_ENC_GSM7, "€ {x} [y] ~^|\\");
-	static const uint8_t want[] = {0x1b, 0x65, 0x20, 0x1b, 0x28, 0x78, 0x1b, 0x29, 0x20,
-				       0x1b, 0x3c, 0x79, 0x1b, 0x3e, 0x20, 0x1b, 0x3d, 0x1b,
-				       0x14, 0x1b, 0x40, 0x1b, 0x2f};
+	static const uint8_t want[] = {0x1b, 0x65, 0x20, 0x1b, 0x28, 0x78, 0x1b, 0x29,
+				       0x20, 0x1b, 0x3c, 0x79, 0x1b, 0x3e, 0x20, 0x1b,
+				       0x3d, 0x1b, 0x14, 0x1b, 0x40, 0x1b, 0x2f};
 	assert_int_equal(n, sizeof(want));
 	assert_memory_equal(enc, want, n);
 	assert_roundtrip(SMPP_ENC_GSM7, "€ {x} [y] ~^|\\ \f");
@@ -90,7 +90,8 @@ static void test_gsm_decode_odd(void **state)
 		euro[i + 1] = 0x65;
 	}
 	char out[SMPP_TEXT_UTF8_MAX(sizeof(euro))];
-	assert_int_equal(smpp_text_decode(SMPP_ENC_GSM7, euro, sizeof(euro), out, sizeof(out), &m), 0);
+	assert_int_equal(smpp_text_decode(SMPP_ENC_GSM7, euro, sizeof(euro), out, sizeof(out), &m),
+			 0);
 	assert_int_equal(m, 127 * 3);
 	assert_int_equal(smpp_text_decode(SMPP_ENC_GSM7, euro, sizeof(euro), out, m - 1, &m),
 			 GW_EMSGSIZE);
@@ -101,16 +102,17 @@ static void test_encode_rejects(void **state)
 	size_t n;
 	assert_int_equal(smpp_text_encode(SMPP_ENC_GSM7, "`", 1, enc, sizeof(enc), &n), GW_EINVAL);
 	assert_int_equal(smpp_text_encode(SMPP_ENC_GSM7, "ê", 2, enc, sizeof(enc), &n), GW_EINVAL);
-	assert_int_equal(smpp_text_encode(SMPP_ENC_LATIN1, "€", 3, enc, sizeof(enc), &n), GW_EINVAL);
-	static const char *bad[] = {"\xc0\x80", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80",
-				    "\x80", "\xff"};
+	assert_int_equal(smpp_text_encode(SMPP_ENC_LATIN1, "€", 3, enc, sizeof(enc), &n),
+			 GW_EINVAL);
+	static const char *bad[] = {"\xc0\x80",		"\xed\xa0\x80", "\xe2\x82",
+				    "\xf4\x90\x80\x80", "\x80",		"\xff"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(smpp_text_encode(SMPP_ENC_UCS2, bad[i], strlen(bad[i]), enc,
-						  sizeof(enc), &n),
-				 GW_EINVAL);
-		assert_int_equal(smpp_text_encode(SMPP_ENC_GSM7, bad[i], strlen(bad[i]), enc,
-						  sizeof(enc), &n),
-				 GW_EINVAL);
+		assert_int_equal(
+		    smpp_text_encode(SMPP_ENC_UCS2, bad[i], strlen(bad[i]), enc, sizeof(enc), &n),
+		    GW_EINVAL);
+		assert_int_equal(
+		    smpp_text_encode(SMPP_ENC_GSM7, bad[i], strlen(bad[i]), enc, sizeof(enc), &n),
+		    GW_EINVAL);
 	}
 	assert_int_equal(smpp_text_encode(SMPP_ENC_GSM7, "abc", 3, enc, 2, &n), GW_EMSGSIZE);
 }
@@ -127,7 +129,10 @@ static void test_ucs2(void **state)
 	static const uint8_t lone[] = {0xd8, 0x3d, 0x00, 0x41, 0xde, 0x00};
 	assert_int_equal(smpp_text_decode(SMPP_ENC_UCS2, lone, 6, dec, sizeof(dec), &m), 0);
 	assert_int_equal(m, 7);
-	assert_memory_equal(dec, "\xef\xbf\xbd" "A\xef\xbf\xbd", 7);
+	assert_memory_equal(dec,
+			    "\xef\xbf\xbd"
+			    "A\xef\xbf\xbd",
+			    7);
 	assert_int_equal(smpp_text_decode(SMPP_ENC_UCS2, lone, 5, dec, sizeof(dec), &m),
 			 GW_EPROTO_MALFORMED);
 }
@@ -144,8 +149,8 @@ static void test_pack(void **state)
 {
 	size_t n, m;
 	uint8_t sept[200], back[200];
-	assert_int_equal(smpp_gsm7_pack((const uint8_t *)"hellohello", 10, 0, 0, enc, sizeof(enc), &n),
-			 0);
+	assert_int_equal(
+	    smpp_gsm7_pack((const uint8_t *)"hellohello", 10, 0, 0, enc, sizeof(enc), &n), 0);
 	static const uint8_t hh[] = {0xe8, 0x32, 0x9b, 0xfd, 0x46, 0x97, 0xd9, 0xec, 0x37};
 	assert_int_equal(n, sizeof(hh));
 	assert_memory_equal(enc, hh, n);
@@ -154,7 +159,8 @@ static void test_pack(void **state)
 	assert_memory_equal(back, "hellohello", 10);
 
 	/* USSD padding (TS 23.038 6.1.2.3.1): 7 chars leave 7 free bits, filled with CR */
-	assert_int_equal(smpp_gsm7_pack((const uint8_t *)"AAAAAAA", 7, 0, 0, enc, sizeof(enc), &n), 0);
+	assert_int_equal(smpp_gsm7_pack((const uint8_t *)"AAAAAAA", 7, 0, 0, enc, sizeof(enc), &n),
+			 0);
 	assert_int_equal(n, 7);
 	assert_int_equal(enc[6], 0x01);
 	assert_int_equal(smpp_gsm7_pack((const uint8_t *)"AAAAAAA", 7, 0, SMPP_GSM7_USSD_PAD, enc,
@@ -162,7 +168,9 @@ static void test_pack(void **state)
 			 0);
 	assert_int_equal(n, 7);
 	assert_int_equal(enc[6], 0x1b);
-	assert_int_equal(smpp_gsm7_unpack(enc, n, 0, SMPP_GSM7_ALL, SMPP_GSM7_USSD_PAD, back, sizeof(back), &m), 0);
+	assert_int_equal(
+	    smpp_gsm7_unpack(enc, n, 0, SMPP_GSM7_ALL, SMPP_GSM7_USSD_PAD, back, sizeof(back), &m),
+	    0);
 	assert_int_equal(m, 7);
 	assert_memory_equal(back, "AAAAAAA", 7);
 	/* 182 septets fill the 160-octet USSD string */
@@ -416,12 +424,18 @@ static void test_dcs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_gsm_basic),     cmocka_unit_test(test_gsm_extension),
-		cmocka_unit_test(test_gsm_full_table), cmocka_unit_test(test_gsm_decode_odd),
-		cmocka_unit_test(test_encode_rejects), cmocka_unit_test(test_ucs2),
-		cmocka_unit_test(test_latin1),	      cmocka_unit_test(test_pack),
-		cmocka_unit_test(test_plan),	      cmocka_unit_test(test_parts_and_udh),
-		cmocka_unit_test(test_sar),	      cmocka_unit_test(test_dcs),
+	    cmocka_unit_test(test_gsm_basic),
+	    cmocka_unit_test(test_gsm_extension),
+	    cmocka_unit_test(test_gsm_full_table),
+	    cmocka_unit_test(test_gsm_decode_odd),
+	    cmocka_unit_test(test_encode_rejects),
+	    cmocka_unit_test(test_ucs2),
+	    cmocka_unit_test(test_latin1),
+	    cmocka_unit_test(test_pack),
+	    cmocka_unit_test(test_plan),
+	    cmocka_unit_test(test_parts_and_udh),
+	    cmocka_unit_test(test_sar),
+	    cmocka_unit_test(test_dcs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

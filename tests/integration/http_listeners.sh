@@ -16,6 +16,7 @@ cat > "$tmp/gw.json" <<JSON
 {
   "log": { "level": "info", "format": "text" },
   "keys": { "dir": "$tmp/keys" },
+  "audit": { "journal_dir": "$tmp/journal", "export_file": "$tmp/audit-heads.log" },
   "listeners": {
     "admin": { "address": "127.0.0.1", "port": 0 },
     "public": { "address": "127.0.0.1", "port": 0 }

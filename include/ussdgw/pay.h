@@ -198,7 +198,11 @@ struct pay_provider_ops {
 /** The provider types built in. @return the ops for @p type or NULL. */
 const struct pay_provider_ops *pay_provider_ops_find(const char *type);
 
-/** The daemon service "payments" (src/pay/pay_service.c). */
+/** The daemon service "payments" (src/pay/pay_service.c): providers, intents,
+ *  callbacks, reconciliation. Needs the "postgres" service; inert without providers. */
 extern const struct gw_service pay_service;
+/** The admin routes of payments (GET /payments/review; test routes when
+ *  payments.test_trigger): add after the listeners (src/pay/pay_admin.c). */
+extern const struct gw_service pay_admin_service;
 
 #endif

@@ -11,6 +11,9 @@
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/pay.h"
+#include "ussdgw/store_pg.h"
+#include "ussdgw/audit.h"
 
 /* The key directory: opened first, so every later service can use it, and a
  * key file readable by others stops the node before any socket opens. */
@@ -106,9 +109,17 @@ int main(int argc, char **argv)
 		.config_path = config_path,
 	};
 	daemon_add_service(&keys_service);
+	/* PostgreSQL and the audit trail when a database is configured; payments
+	 * need both (the service is inert without providers). */
+	if (*cfg_str(cfg_root(cfg), "postgres.dsn")) {
+		daemon_add_service(&store_pg_service);
+		daemon_add_service(&audit_service);
+	}
+	daemon_add_service(&pay_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);
+	daemon_add_service(&pay_admin_service);
 	int code = daemon_run(&node);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");

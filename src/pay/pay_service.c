@@ -170,6 +170,8 @@ static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 	     late ? ": late success, flagged for review" : "");
 	pay_audit(a->id, r->session_id, r->msisdn, pay_state_name(r->new_state),
 		  late ? "late" : "ok", "from", pay_state_name(r->old_state), "why", a->why);
+	if (r->new_state == PAY_PENDING)
+		pay_crash_point(s, PAY_CRASH_STORED);
 	if (pay_state_settled(r->new_state)) {
 		struct pay_settlement st = {
 			.payment_id = a->id,

@@ -132,7 +132,10 @@ checkout_id() {
 	node -e 'const j=JSON.parse(process.argv[1]);const t=j.transactions.filter(x=>x.phone===process.argv[2]);console.log(t.length?t[t.length-1].CheckoutRequestID:"")' "$body" "$1"
 }
 
-P() { printf '2547000%05d' "$1"; } # test phones
+# Test phones, distinct per run: velocity limits and caps are per MSISDN and
+# the dev stack's database outlives a run.
+salt=$(((RANDOM * 32768 + RANDOM) % 1000000))
+P() { printf '2547%02d%06d' "$1" "$salt"; }
 
 rules '[
  {"match":{"phone":"'"$(P 2)"'"},"callback":{"duplicate":2}},

@@ -154,6 +154,16 @@ static void phone(char out[13], unsigned k)
 	snprintf(out, 13, "2547%02u%06u", k, (unsigned)(getpid() % 1000000));
 }
 
+/* References and receipts are unique in the table: make them this run's. */
+static const char *R(const char *s)
+{
+	static char buf[8][96];
+	static unsigned i;
+	char *b = buf[i++ % 8];
+	snprintf(b, 96, "%s_%s", s, run);
+	return b;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_create_idempotent_per_step(void **state)
@@ -194,15 +204,15 @@ static void test_compare_and_set_and_forward_only(void **state)
 	static const enum pay_state req[] = {PAY_REQUESTED};
 	a = advance(id, created, 1, PAY_PENDING, NULL, NULL);
 	assert_int_equal(a.o, PAYMENT_REFUSED);
-	a = advance(id, req, 1, PAY_PENDING, "ws_CO_1", NULL);
+	a = advance(id, req, 1, PAY_PENDING, R("ws_CO_1"), NULL);
 	assert_int_equal(a.o, PAYMENT_MOVED);
 	/* another reference is a conflict */
-	a = advance(id, NULL, 0, PAY_SUCCEEDED, "ws_CO_2", "R2");
+	a = advance(id, NULL, 0, PAY_SUCCEEDED, R("ws_CO_2"), R("R2"));
 	assert_int_equal(a.o, PAYMENT_CONFLICT);
-	a = advance(id, NULL, 0, PAY_SUCCEEDED, "ws_CO_1", "RCPT1");
+	a = advance(id, NULL, 0, PAY_SUCCEEDED, R("ws_CO_1"), R("RCPT1"));
 	assert_int_equal(a.o, PAYMENT_MOVED);
 	assert_int_equal(a.old_s, PAY_PENDING);
-	assert_string_equal(a.receipt, "RCPT1");
+	assert_string_equal(a.receipt, R("RCPT1"));
 	/* a paid result is never downgraded (a later query saying failed) */
 	a = advance(id, NULL, 0, PAY_FAILED, NULL, NULL);
 	assert_int_equal(a.o, PAYMENT_REFUSED);
@@ -212,8 +222,8 @@ static void test_compare_and_set_and_forward_only(void **state)
 	assert_int_equal(a.o, PAYMENT_REFUSED);
 	struct payment_row r = by_id(id);
 	assert_int_equal(r.state, PAY_SUCCEEDED);
-	assert_string_equal(r.receipt, "RCPT1");
-	assert_string_equal(r.provider_ref, "ws_CO_1");
+	assert_string_equal(r.receipt, R("RCPT1"));
+	assert_string_equal(r.provider_ref, R("ws_CO_1"));
 	assert_false(r.needs_review);
 	/* refunds move on from succeeded */
 	a = advance(id, NULL, 0, PAY_REFUNDED, NULL, NULL);
@@ -229,9 +239,9 @@ static void test_late_success_after_expiry(void **state)
 	phone(ph, 3);
 	create("s3", 1, 1000, ph, NULL, id);
 	advance(id, NULL, 0, PAY_REQUESTED, NULL, NULL);
-	advance(id, NULL, 0, PAY_PENDING, "ws_CO_late", NULL);
+	advance(id, NULL, 0, PAY_PENDING, R("ws_CO_late"), NULL);
 	assert_int_equal(advance(id, NULL, 0, PAY_EXPIRED, NULL, NULL).o, PAYMENT_MOVED);
-	struct ad a = advance(id, NULL, 0, PAY_SUCCEEDED, "ws_CO_late", "LATE1");
+	struct ad a = advance(id, NULL, 0, PAY_SUCCEEDED, R("ws_CO_late"), R("LATE1"));
 	assert_int_equal(a.o, PAYMENT_MOVED);
 	assert_int_equal(a.old_s, PAY_EXPIRED);
 	struct payment_row r = by_id(id);
@@ -284,8 +294,7 @@ static void test_callback_dedupe_and_token(void **state)
 	phone(ph, 6);
 	snprintf(sid, sizeof(sid), "%s-s6", run);
 	assert_int_equal(crypto_uuid4(id), 0);
-	memset(tok, 'a', 40);
-	tok[40] = '\0';
+	snprintf(tok, sizeof(tok), "tok-%s-0123456789", run);
 	payment_token_hash(tok, hash);
 	struct pay_intent in = {.provider = "mpesa", .amount_minor = 500, .currency = "KES",
 				.msisdn = ph, .account_ref = "A", .session_id = sid, .step = 1};
@@ -308,7 +317,7 @@ static void test_callback_dedupe_and_token(void **state)
 
 	for (int i = 0; i < 3; i++) {
 		struct cbr r = {0};
-		assert_int_equal(payment_db_callback_record(pg, id, "ws_CO_d", "0", "127.0.0.1",
+		assert_int_equal(payment_db_callback_record(pg, id, R("ws_CO_d"), "0", "127.0.0.1",
 							    cbr_cb, &r),
 				 0);
 		RUN_UNTIL(r.calls == 1);
@@ -318,7 +327,7 @@ static void test_callback_dedupe_and_token(void **state)
 	/* another result for the same reference is a distinct delivery */
 	struct cbr r = {0};
 	assert_int_equal(
-	    payment_db_callback_record(pg, id, "ws_CO_d", "1032", "127.0.0.1", cbr_cb, &r), 0);
+	    payment_db_callback_record(pg, id, R("ws_CO_d"), "1032", "127.0.0.1", cbr_cb, &r), 0);
 	RUN_UNTIL(r.calls == 1);
 	assert_false(r.dup);
 }
@@ -343,7 +352,7 @@ static void test_no_direct_writes_and_trigger(void **state)
 	phone(ph, 7);
 	create("s7", 1, 1000, ph, NULL, id);
 	advance(id, NULL, 0, PAY_REQUESTED, NULL, NULL);
-	advance(id, NULL, 0, PAY_SUCCEEDED, "ws_CO_t", "RT1");
+	advance(id, NULL, 0, PAY_SUCCEEDED, R("ws_CO_t"), R("RT1"));
 	const char *v[1] = {id};
 	struct q q = {0};
 	assert_int_equal(store_pg_query(pg, "UPDATE payment SET state = 'failed' WHERE id = $1::uuid",

@@ -13,6 +13,7 @@
 #include "ussdgw/log.h"
 #include "ussdgw/pay.h"
 #include "ussdgw/store_pg.h"
+#include "ussdgw/store_redis.h"
 #include "ussdgw/audit.h"
 
 /* The key directory: opened first, so every later service can use it, and a
@@ -109,12 +110,14 @@ int main(int argc, char **argv)
 		.config_path = config_path,
 	};
 	daemon_add_service(&keys_service);
-	/* PostgreSQL and the audit trail when a database is configured; payments
-	 * need both (the service is inert without providers). */
-	if (*cfg_str(cfg_root(cfg), "postgres.dsn")) {
-		daemon_add_service(&store_pg_service);
+	daemon_add_service(&store_redis_service);
+	daemon_add_service(&store_pg_service);
+	/* The audit trail (journal, shipped to PostgreSQL). Payments need it; until
+	 * the audit work wires it for every node it starts when providers exist. */
+	json_t *provs = cfg_get(cfg_root(cfg), "providers");
+	if (provs && json_object_size(provs) > 0)
 		daemon_add_service(&audit_service);
-	}
+	/* Payments: inert without providers. */
 	daemon_add_service(&pay_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);

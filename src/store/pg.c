@@ -230,6 +230,7 @@ static void query_free(struct pg_query *q)
 static void schema_checked(struct store_pg *pg, struct pg_query *q)
 {
 	struct store_pg_result r;
+	ev_timer_stop(pg->loop, &pg->connect_timer);
 	classify(q->res, &r);
 	if (!q->res || r.status < 0) {
 		pg->schema_version = -1;
@@ -537,7 +538,7 @@ static void notice_cb(void *arg, const char *message)
 
 static void connected(struct store_pg *pg)
 {
-	ev_timer_stop(pg->loop, &pg->connect_timer);
+	/* The connect deadline keeps running until the schema check answers. */
 	if (PQsetnonblocking(pg->conn, 1) != 0 || PQenterPipelineMode(pg->conn) != 1) {
 		conn_lost(pg, PQerrorMessage(pg->conn));
 		return;

@@ -439,6 +439,8 @@ static void start_connect(struct store_redis *r)
 static void ping_done(void *cls, int err, redisReply *reply)
 {
 	struct store_redis *r = cls;
+	if (r->freeing)
+		return;
 	bool ok = !err && reply && reply->type == REDIS_REPLY_STATUS;
 	if (ok != r->ping_ok)
 		LOGP(DREDIS, ok ? LOG_NOTICE : LOG_WARN, "redis %s: PING %s", r->name,

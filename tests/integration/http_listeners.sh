@@ -11,20 +11,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; echo "--- log:" >&2; cat "$tmp/log" >&2 || true; exit 1; }
 
-"${GW_BUILD_DIR}/ussdgw-keys" init "$tmp/keys" >/dev/null
-cat > "$tmp/gw.json" <<JSON
-{
-  "log": { "level": "info", "format": "text" },
-  "keys": { "dir": "$tmp/keys" },
-  "listeners": {
-    "admin": { "address": "127.0.0.1", "port": 0 },
-    "public": { "address": "127.0.0.1", "port": 0 }
-  },
-  "shutdown": { "deadline_ms": 2000 }
-}
-JSON
-chmod 600 "$tmp/gw.json"
-
+. "${GW_SOURCE_DIR:?}/tests/integration/helpers/gw.sh"
+gw_config "$tmp/gw.json"
 "$gw" --config "$tmp/gw.json" 2> "$tmp/log" &
 pid=$!
 

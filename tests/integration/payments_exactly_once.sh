@@ -47,6 +47,7 @@ cat >"$tmp/gw.json" <<JSON
   "log": { "level": "info", "format": "text" },
   "keys": { "dir": "$tmp/keys" },
   "postgres": { "dsn": "$USSDGW_PG_DSN" },
+  "redis": { "host": "${USSDGW_REDIS_HOST:-127.0.0.1}", "port": ${USSDGW_REDIS_PORT:-6379} },
   "audit": { "journal_dir": "$tmp/journal", "export_file": "$tmp/heads.log" },
   "listeners": {
     "admin": { "address": "127.0.0.1", "port": 0 },

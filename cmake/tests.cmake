@@ -33,6 +33,12 @@ foreach(t ${GW_SCRIPT_TESTS})
   set_tests_properties(${label}/${name} PROPERTIES LABELS ${label} TIMEOUT ${GW_TEST_TIMEOUT}
     SKIP_RETURN_CODE 77
     ENVIRONMENT "GW_SOURCE_DIR=${CMAKE_SOURCE_DIR};GW_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  # A script that stops or restarts shared dev-stack services says so with
+  # a "# ctest: serial" line and runs alone.
+  file(STRINGS ${t} _serial REGEX "^# ctest: serial")
+  if(_serial)
+    set_tests_properties(${label}/${name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
 endforeach()
 
 # Fuzz targets: tests/fuzz/fuzz_<name>.c with a corpus in tests/fuzz/corpus/<name>/.

@@ -6,9 +6,38 @@
 
 #include "ussdgw/clock.h"
 #include "ussdgw/config.h"
+#include "ussdgw/crypto.h"
 #include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
+#include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/store_pg.h"
+#include "ussdgw/store_redis.h"
+
+/* The key directory: opened first, so every later service can use it, and a
+ * key file readable by others stops the node before any socket opens. */
+static int keys_start(struct gw_node *node, void **state)
+{
+	(void)state;
+	const char *dir = cfg_str(cfg_root(node->cfg), "keys.dir");
+	int rc = crypto_open(dir, &node->keys);
+	if (rc)
+		LOGP(DCRYPTO, LOG_FATAL, "keys.dir %s: %s", dir, gw_strerror(rc));
+	return rc;
+}
+
+static void keys_stop(struct gw_node *node, void *state)
+{
+	(void)state;
+	crypto_close(node->keys);
+	node->keys = NULL;
+}
+
+static const struct gw_service keys_service = {
+	.name = "keys",
+	.start = keys_start,
+	.stop = keys_stop,
+};
 
 static void usage(FILE *f)
 {
@@ -58,6 +87,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		const char *kd = cfg_str(cfg_root(cfg), "keys.dir");
+		struct crypto_keyring *kr;
+		rc = crypto_open(kd, &kr);
+		if (rc) {
+			fprintf(stderr, "ussdgw: keys.dir %s: %s\n", kd, gw_strerror(rc));
+			cfg_free(cfg);
+			return 1;
+		}
+		crypto_close(kr);
 		printf("%s: configuration valid\n", config_path);
 		cfg_free(cfg);
 		return 0;
@@ -69,6 +107,12 @@ int main(int argc, char **argv)
 		.cfg = cfg,
 		.config_path = config_path,
 	};
+	daemon_add_service(&keys_service);
+	daemon_add_service(&store_redis_service);
+	daemon_add_service(&store_pg_service);
+	/* Listeners start last (and drain first): what they serve is up by then. */
+	daemon_add_service(&http_admin_service);
+	daemon_add_service(&http_public_service);
 	int code = daemon_run(&node);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");

@@ -13,6 +13,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 diff -u "$src/etc/CONFIG.md" "$tmp/CONFIG.md" ||
 	fail "etc/CONFIG.md is out of date: regenerate with ussdgw --config-reference > etc/CONFIG.md"
 
+"${GW_BUILD_DIR}/ussdgw-keys" init "$tmp/keys" >/dev/null
+export USSDGW_KEYS__DIR="$tmp/keys"
 cp "$src/etc/ussdgw.example.json" "$tmp/gw.json"
 chmod 600 "$tmp/gw.json"
 "$gw" --config "$tmp/gw.json" --check-config >/dev/null || fail "example config does not check"
@@ -43,4 +45,11 @@ echo pw > "$tmp/redis.pass"; chmod 644 "$tmp/redis.pass"
 sed 's/"port": 6379,/"port": 6379, "password_file": "redis.pass",/' "$tmp/gw.json" > "$tmp/sec.json"; chmod 600 "$tmp/sec.json"
 if out=$("$gw" --config "$tmp/sec.json" --check-config 2>&1); then fail "world-readable secret accepted"; fi
 grep -q "redis.password_file" <<<"$out" || fail "secret error does not name the key: $out"
+# A key file readable by others is refused at start, naming the file.
+chmod 644 "$tmp/keys/master.key"
+if out=$("$gw" --config "$tmp/gw.json" --check-config 2>&1); then fail "world-readable key accepted"; fi
+grep -q "master.key" <<<"$out" || fail "key error does not name the file: $out"
+if out=$(timeout 10 "$gw" --config "$tmp/gw.json" 2>&1); then fail "daemon started with a world-readable key"; fi
+grep -q "master.key" <<<"$out" || fail "daemon's key error does not name the file: $out"
+chmod 600 "$tmp/keys/master.key"
 echo "config_cli: ok"

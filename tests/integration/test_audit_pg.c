@@ -79,7 +79,7 @@ static const char *exec_state(PGconn *c, const char *sql)
 static void exec_ok(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void exec_ok(PGconn *c, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
@@ -94,7 +94,7 @@ static void exec_ok(PGconn *c, const char *fmt, ...)
 static long long query_ll(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static long long query_ll(PGconn *c, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
@@ -388,7 +388,7 @@ static const struct audit_finding *first_finding(struct audit_verify_report *rep
 
 static void test_tamper_edit(void **state)
 {
-	char chain[64], sql[1024];
+	char chain[64], sql[8192];
 	chain_name(chain, sizeof(chain), "edit");
 	write_chain(chain, 100, 0, 0);
 	PGconn *o = db(owner_dsn);
@@ -441,7 +441,7 @@ static void test_tamper_edit(void **state)
 
 static void test_tamper_delete_insert_tail(void **state)
 {
-	char chain[64], sql[1024];
+	char chain[64], sql[8192];
 	PGconn *o = db(owner_dsn);
 	struct audit_verify_report rep;
 

@@ -4,7 +4,7 @@
  * transaction per batch (COPY into the audit table; data keys and checkpoints
  * beside it), the shipped position saved after the commit, and the journal
  * trimmed behind it. A batch that meets rows already stored for its sequence
- * numbers is shipped through a staging table: byte-identical records are
+ * numbers is shipped record by record: byte-identical records are
  * ignored (a replay after a crash), different ones are refused, kept in
  * audit_conflict and alarmed. While PostgreSQL is away the shipper retries with
  * a growing delay; the journal grows meanwhile and drains in order.

@@ -129,6 +129,11 @@ struct audit_shipper {
 	uint64_t seq_lo, seq_hi;
 	bool multi_chain;
 	char first_chain[AUDIT_CHAIN_MAX + 1];
+	struct sbuf raw; /* the batch's record payloads, for the slow path */
+	struct rec_ref {
+		size_t off, len;
+	} *recs;
+	size_t recs_cap;
 	struct key_row *keys;
 	size_t nkeys, keys_cap;
 	struct audit_entry *cps;
@@ -193,6 +198,7 @@ static void batch_reset(struct audit_shipper *s)
 {
 	s->ready = false;
 	s->copy.len = 0;
+	s->raw.len = 0;
 	s->nrec = 0;
 	s->nkeys = 0;
 	s->ncps = 0;
@@ -265,6 +271,16 @@ static int read_batch(struct audit_shipper *s)
 		}
 		switch (e.type) {
 		case AUDIT_ENT_RECORD:
+			if (s->nrec == s->recs_cap) {
+				size_t nc = s->recs_cap ? s->recs_cap * 2 : 1024;
+				struct rec_ref *nr = realloc(s->recs, nc * sizeof(*nr));
+				if (!nr)
+					return GW_ENOMEM;
+				s->recs = nr;
+				s->recs_cap = nc;
+			}
+			s->recs[s->nrec] = (struct rec_ref){s->raw.len, len};
+			sb_add(&s->raw, p, len);
 			add_record(s, &e);
 			break;
 		case AUDIT_ENT_KEY:
@@ -448,53 +464,75 @@ static int range_taken(struct audit_shipper *s, bool *taken)
 	return rc;
 }
 
-/* The slow path: stage, insert the new ones, keep and alarm the different ones. */
-static int ship_staged(struct audit_shipper *s, uint64_t *inserted)
+/* The slow path, record by record (the gateway's role may not create temporary
+ * tables): insert what is new, ignore byte-identical replays, keep the
+ * different ones in audit_conflict and alarm. */
+static int ship_rowwise(struct audit_shipper *s, uint64_t *inserted)
 {
-	int rc = exec_simple(s,
-			     "CREATE TEMP TABLE IF NOT EXISTS audit_stage (chain text, seq bigint, "
-			     "occurred timestamptz, body text, prev_hash bytea, hash bytea, kind text, "
-			     "session_id text, payment_id text, msisdn_token text) ON COMMIT DELETE ROWS",
-			     PGRES_COMMAND_OK);
-	if (!rc)
-		rc = copy_in(s, "COPY audit_stage " COLS " FROM STDIN");
-	if (rc)
-		return rc;
-	PGresult *r = PQexec(s->conn,
-			     "WITH ins AS (INSERT INTO audit " COLS " SELECT s.chain, s.seq, s.occurred, "
-			     "s.body, s.prev_hash, s.hash, s.kind, s.session_id, s.payment_id, s.msisdn_token "
-			     "FROM audit_stage s WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE "
-			     "a.chain = s.chain AND a.seq = s.seq) ORDER BY s.chain, s.seq RETURNING 1) "
-			     "SELECT count(*) FROM ins");
-	rc = res_ok(s, r, PGRES_TUPLES_OK, "staged insert");
-	if (!rc)
-		*inserted = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	if (rc)
-		return rc;
-	r = PQexec(s->conn,
-		   "INSERT INTO audit_conflict (chain, seq, occurred, body, prev_hash, hash) "
-		   "SELECT s.chain, s.seq, s.occurred, s.body, s.prev_hash, s.hash FROM audit_stage s "
-		   "WHERE EXISTS (SELECT 1 FROM audit a WHERE a.chain = s.chain AND a.seq = s.seq AND "
-		   "(a.occurred <> s.occurred OR a.body <> s.body OR a.prev_hash <> s.prev_hash OR "
-		   "a.hash <> s.hash)) RETURNING chain, seq");
-	rc = res_ok(s, r, PGRES_TUPLES_OK, "conflict check");
-	if (!rc) {
-		int n = PQntuples(r);
-		for (int i = 0; i < n; i++)
-			LOGP(DAUDIT, LOG_ERROR,
-			     "ALARM audit conflict: chain %s seq %s: a different record is stored under "
-			     "this key; the journal's record was refused and kept in audit_conflict",
-			     PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-		atomic_fetch_add(&s->conflicts, (uint64_t)n);
-		uint64_t same = s->nrec - *inserted - (uint64_t)n;
-		atomic_fetch_add(&s->replays, same);
-		if (same)
-			LOGP(DAUDIT, LOG_NOTICE, "shipper: %" PRIu64 " replayed records already stored, ignored",
-			     same);
+	uint64_t ins = 0, same = 0, diff = 0;
+	for (size_t i = 0; i < s->nrec; i++) {
+		struct audit_entry e;
+		if (audit_entry_decode((const uint8_t *)s->raw.p + s->recs[i].off, s->recs[i].len, &e))
+			continue;
+		char seq[24], ts[64], *idx[AUDIT_IDX_COUNT];
+		snprintf(seq, sizeof(seq), "%" PRIu64, e.seq);
+		fmt_ts(e.occurred_us, ts);
+		for (int k = 0; k < AUDIT_IDX_COUNT; k++)
+			idx[k] = e.idx_len[k] || k == AUDIT_IDX_KIND ? strndup(e.idx[k] ? e.idx[k] : "", e.idx_len[k])
+								      : NULL;
+		char *body = strndup((const char *)e.body, e.body_len);
+		const char *v[10] = {e.chain, seq, ts, body, (const char *)e.prev, (const char *)e.hash,
+				     idx[0], idx[1], idx[2], idx[3]};
+		int lens[10] = {0, 0, 0, 0, 32, 32, 0, 0, 0, 0};
+		int fmts[10] = {0, 0, 0, 0, 1, 1, 0, 0, 0, 0};
+		PGresult *r = PQexecParams(s->conn,
+					   "INSERT INTO audit " COLS " SELECT $1, $2::bigint, $3::timestamptz, $4, "
+					   "$5::bytea, $6::bytea, $7, $8, $9, $10 WHERE NOT EXISTS (SELECT 1 FROM "
+					   "audit WHERE chain = $1 AND seq = $2::bigint)",
+					   10, NULL, v, lens, fmts, 0);
+		int rc = res_ok(s, r, PGRES_COMMAND_OK, "insert");
+		bool added = !rc && strcmp(PQcmdTuples(r), "1") == 0;
+		PQclear(r);
+		if (!rc && added)
+			ins++;
+		if (!rc && !added) {
+			r = PQexecParams(s->conn,
+					 "SELECT bool_and(occurred = $3::timestamptz AND body = $4 AND prev_hash = "
+					 "$5::bytea AND hash = $6::bytea) FROM audit WHERE chain = $1 AND seq = $2::bigint",
+					 6, NULL, v, lens, fmts, 0);
+			rc = res_ok(s, r, PGRES_TUPLES_OK, "replay check");
+			bool identical = !rc && PQgetvalue(r, 0, 0)[0] == 't';
+			PQclear(r);
+			if (!rc && identical) {
+				same++;
+			} else if (!rc) {
+				r = PQexecParams(s->conn,
+						 "INSERT INTO audit_conflict (chain, seq, occurred, body, prev_hash, "
+						 "hash) VALUES ($1, $2::bigint, $3::timestamptz, $4, $5::bytea, $6::bytea)",
+						 6, NULL, v, lens, fmts, 0);
+				rc = res_ok(s, r, PGRES_COMMAND_OK, "insert audit_conflict");
+				PQclear(r);
+				if (!rc) {
+					diff++;
+					LOGP(DAUDIT, LOG_ERROR,
+					     "ALARM audit conflict: chain %s seq %s: a different record is stored "
+					     "under this key; the journal's record was refused and kept in "
+					     "audit_conflict", e.chain, seq);
+				}
+			}
+		}
+		free(body);
+		for (int k = 0; k < AUDIT_IDX_COUNT; k++)
+			free(idx[k]);
+		if (rc)
+			return rc;
 	}
-	PQclear(r);
-	return rc;
+	*inserted = ins;
+	atomic_fetch_add(&s->conflicts, diff);
+	atomic_fetch_add(&s->replays, same);
+	if (same)
+		LOGP(DAUDIT, LOG_NOTICE, "shipper: %" PRIu64 " replayed records already stored, ignored", same);
+	return 0;
 }
 
 static int ship_batch(struct audit_shipper *s)
@@ -507,7 +545,7 @@ static int ship_batch(struct audit_shipper *s)
 		rc = range_taken(s, &taken);
 	if (!rc && s->nrec) {
 		if (taken)
-			rc = ship_staged(s, &inserted);
+			rc = ship_rowwise(s, &inserted);
 		else
 			rc = copy_in(s, "COPY audit " COLS " FROM STDIN");
 	}
@@ -524,7 +562,7 @@ static int ship_batch(struct audit_shipper *s)
 			/* A row appeared between the check and the COPY: go the slow way. */
 			rc = exec_simple(s, "BEGIN", PGRES_COMMAND_OK);
 			if (!rc)
-				rc = ship_staged(s, &inserted);
+				rc = ship_rowwise(s, &inserted);
 			if (!rc)
 				rc = insert_keys(s);
 			if (!rc)
@@ -588,7 +626,9 @@ static void pos_save(struct audit_shipper *s)
 
 /* --- the thread -------------------------------------------------------------------- */
 
-static void timed_wait(struct audit_shipper *s, unsigned ms)
+/* Wait @p ms or until stopped; kicks end the wait only when @p kicks is set (idle
+ * polling), not during a back-off after a failure. */
+static void timed_wait_k(struct audit_shipper *s, unsigned ms, bool kicks)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -599,11 +639,22 @@ static void timed_wait(struct audit_shipper *s, unsigned ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->mu);
-	while (!s->kicked && !s->stop)
+	while (!(kicks && s->kicked) && !s->stop)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
 			break;
-	s->kicked = false;
+	if (kicks)
+		s->kicked = false;
 	pthread_mutex_unlock(&s->mu);
+}
+
+static void timed_wait(struct audit_shipper *s, unsigned ms)
+{
+	timed_wait_k(s, ms, true);
+}
+
+static void backoff(struct audit_shipper *s, unsigned ms)
+{
+	timed_wait_k(s, ms, false);
 }
 
 static bool stopping(struct audit_shipper *s, bool *past_deadline)
@@ -638,7 +689,7 @@ static void *ship_thread(void *arg)
 				continue;
 			}
 			if (n < 0) {
-				timed_wait(s, delay);
+				backoff(s, delay);
 				continue;
 			}
 		}
@@ -647,7 +698,7 @@ static void *ship_thread(void *arg)
 				if (st)
 					break;
 				atomic_fetch_add(&s->failures, 1);
-				timed_wait(s, delay);
+				backoff(s, delay);
 				delay = delay * 2 > s->retry_max ? s->retry_max : delay * 2;
 				continue;
 			}
@@ -660,7 +711,7 @@ static void *ship_thread(void *arg)
 				disconnect(s);
 			if (st)
 				break;
-			timed_wait(s, delay);
+			backoff(s, delay);
 			delay = delay * 2 > s->retry_max ? s->retry_max : delay * 2;
 			continue;
 		}
@@ -743,6 +794,8 @@ void audit_ship_stop(struct audit_shipper *s, unsigned deadline_ms)
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->prog);
 	free(s->copy.p);
+	free(s->raw.p);
+	free(s->recs);
 	free(s->keys);
 	free(s->cps);
 	free(s->dsn);

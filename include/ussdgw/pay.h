@@ -60,13 +60,13 @@ bool pay_state_settled(enum pay_state s);
 
 /** A menu `pay` step. Strings are copied by pay_intent_start(). */
 struct pay_intent {
-	const char *provider;	  /**< configured provider name (providers{} key) */
-	int64_t amount_minor;	  /**< amount in minor units of @p currency (> 0) */
-	const char *currency;	  /**< ISO 4217 ("KES") */
-	const char *msisdn;	  /**< payer, canonical E.164 digits (msisdn.h) */
-	const char *account_ref;  /**< account / bill reference shown to the payer */
-	const char *session_id;	  /**< gateway session id */
-	unsigned step;		  /**< session step number: (session_id, step) is the key */
+	const char *provider;	 /**< configured provider name (providers{} key) */
+	int64_t amount_minor;	 /**< amount in minor units of @p currency (> 0) */
+	const char *currency;	 /**< ISO 4217 ("KES") */
+	const char *msisdn;	 /**< payer, canonical E.164 digits (msisdn.h) */
+	const char *account_ref; /**< account / bill reference shown to the payer */
+	const char *session_id;	 /**< gateway session id */
+	unsigned step;		 /**< session step number: (session_id, step) is the key */
 };
 
 /** What pay_intent_start() reports; valid during the callback only. */
@@ -77,10 +77,10 @@ struct pay_started {
 	 *  open, PostgreSQL down), GW_ECONFLICT (the step exists with other
 	 *  values), GW_EPEER_STATUS (the provider refused the request at once). */
 	int err;
-	const char *payment_id;	 /**< the idempotency key, when a row exists */
-	enum pay_state state;	 /**< state when the callback runs */
-	bool replay;		 /**< the step was seen before: no new request went out */
-	const char *reason;	 /**< short text for logs ("velocity", "daily_cap", ...) */
+	const char *payment_id; /**< the idempotency key, when a row exists */
+	enum pay_state state;	/**< state when the callback runs */
+	bool replay;		/**< the step was seen before: no new request went out */
+	const char *reason;	/**< short text for logs ("velocity", "daily_cap", ...) */
 };
 
 typedef void (*pay_started_cb)(void *cls, const struct pay_started *r);
@@ -101,13 +101,13 @@ struct pay_settlement {
 	const char *payment_id;
 	const char *session_id;
 	const char *provider;
-	const char *msisdn;	 /**< E.164 digits */
+	const char *msisdn; /**< E.164 digits */
 	int64_t amount_minor;
 	const char *currency;
 	const char *account_ref;
-	enum pay_state state;	 /**< succeeded, failed, cancelled, expired */
-	const char *receipt;	 /**< provider receipt ("" when none) */
-	bool late;		 /**< succeeded after we had expired / failed it */
+	enum pay_state state; /**< succeeded, failed, cancelled, expired */
+	const char *receipt;  /**< provider receipt ("" when none) */
+	bool late;	      /**< succeeded after we had expired / failed it */
 };
 
 typedef void (*pay_settled_fn)(void *cls, const struct pay_settlement *s);
@@ -140,7 +140,7 @@ struct pay_request {
 	const char *payment_id;
 	int64_t amount_minor;
 	const char *currency;
-	const char *msisdn;	 /**< E.164 digits; the client converts to its own form */
+	const char *msisdn; /**< E.164 digits; the client converts to its own form */
 	const char *account_ref;
 	const char *callback_url; /**< absolute URL with the payment's secret token */
 };
@@ -148,7 +148,7 @@ struct pay_request {
 /** A call's result; valid during the callback only. */
 struct pay_result {
 	enum pay_call_class cls;
-	int err;		  /**< GW_E* behind a non-OK class, else 0 */
+	int err; /**< GW_E* behind a non-OK class, else 0 */
 	long http_status;
 	const char *provider_ref; /**< start: the provider's id (CheckoutRequestID); "" */
 	enum pay_state state;	  /**< query OK: the final state it reports */
@@ -163,27 +163,27 @@ struct pay_callback_info {
 	char provider_ref[96];
 	char result_code[32];
 	char result_desc[128];
-	enum pay_state state;	 /**< mapped from result_code */
-	char receipt[32];	 /**< "" unless success */
-	int64_t amount_minor;	 /**< -1: not given */
-	char msisdn[20];	 /**< E.164 digits, "" when not given or masked */
+	enum pay_state state; /**< mapped from result_code */
+	char receipt[32];     /**< "" unless success */
+	int64_t amount_minor; /**< -1: not given */
+	char msisdn[20];      /**< E.164 digits, "" when not given or masked */
 };
 
 struct pay_provider_ops {
 	const char *type; /**< "daraja" */
 	/** Build from the provider's config object (@p cfg borrowed). */
-	int (*create)(struct ev_loop *loop, struct http_client *http, const char *name,
-		      json_t *cfg, struct pay_provider **out);
+	int (*create)(struct ev_loop *loop, struct http_client *http, const char *name, json_t *cfg,
+		      struct pay_provider **out);
 	void (*destroy)(struct pay_provider *p);
 	/** Send the payment request; @p cb once unless cancelled. NULL: not started. */
 	struct pay_op *(*start)(struct pay_provider *p, const struct pay_request *rq,
 				pay_result_cb cb, void *cls);
 	/** Ask for the state of @p provider_ref. */
-	struct pay_op *(*query)(struct pay_provider *p, const char *provider_ref,
-				pay_result_cb cb, void *cls);
+	struct pay_op *(*query)(struct pay_provider *p, const char *provider_ref, pay_result_cb cb,
+				void *cls);
 	/** Cancel a payment at the provider; NULL where the provider has none (Daraja). */
-	struct pay_op *(*cancel)(struct pay_provider *p, const char *provider_ref,
-				 pay_result_cb cb, void *cls);
+	struct pay_op *(*cancel)(struct pay_provider *p, const char *provider_ref, pay_result_cb cb,
+				 void *cls);
 	/** Abandon an outstanding call (its callback will not run). */
 	void (*abandon)(struct pay_op *op);
 	/** Parse and check a callback body (shape, types): 0 or GW_EPROTO_MALFORMED. */

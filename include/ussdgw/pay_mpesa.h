@@ -31,8 +31,8 @@ extern const struct pay_provider_ops pay_mpesa_ops;
 char *pay_mpesa_timestamp(int64_t unix_ms, char out[15]);
 
 /** base64(shortcode + passkey + timestamp). @return 0 or GW_EMSGSIZE. */
-int pay_mpesa_password(const char *shortcode, const char *passkey, const char *timestamp,
-		       char *out, size_t n);
+int pay_mpesa_password(const char *shortcode, const char *passkey, const char *timestamp, char *out,
+		       size_t n);
 
 /** STK result code (callback or query; "0", "1032", "SFC_IC0003") to a state.
  *  0 succeeded; 1032 cancelled; 1019 expired; every other code failed. */

@@ -65,8 +65,8 @@ struct payment_limits {
 	int64_t daily_cap_minor;
 };
 
-typedef void (*payment_create_cb)(void *cls, int err, enum payment_create_outcome o,
-				  const char *id, enum pay_state state, const char *provider_ref);
+typedef void (*payment_create_cb)(void *cls, int err, enum payment_create_outcome o, const char *id,
+				  enum pay_state state, const char *provider_ref);
 
 /**
  * Create the payment of (@p in->session_id, @p in->step) with key @p id and
@@ -114,8 +114,7 @@ int payment_db_advance(struct store_pg *pg, const char *id, const struct payment
 typedef void (*payment_rows_cb)(void *cls, int err, const struct payment_row *rows, size_t n);
 
 /** The payment whose callback token hashes to @p token_hash (0 or 1 row). */
-int payment_db_by_token(struct store_pg *pg, const char *token_hash, payment_rows_cb cb,
-			void *cls);
+int payment_db_by_token(struct store_pg *pg, const char *token_hash, payment_rows_cb cb, void *cls);
 /** The payment with key @p id (0 or 1 row). */
 int payment_db_by_id(struct store_pg *pg, const char *id, payment_rows_cb cb, void *cls);
 
@@ -135,7 +134,7 @@ typedef void (*payment_callback_cb)(void *cls, int err, bool duplicate);
 
 /** Record one callback delivery (de-duplicated on payment, reference and result). */
 int payment_db_callback_record(struct store_pg *pg, const char *id, const char *provider_ref,
-			       const char *result_code, const char *remote,
-			       payment_callback_cb cb, void *cls);
+			       const char *result_code, const char *remote, payment_callback_cb cb,
+			       void *cls);
 
 #endif

@@ -99,21 +99,21 @@ static void job_recorded(void *cls, int err, bool duplicate)
 	}
 	j->duplicate = duplicate;
 	struct audit_var vars[4] = {
-		{"provider_ref", j->info.provider_ref, false},
-		{"result_code", j->info.result_code, false},
-		{"remote", j->remote, false},
-		{"body", j->body, true}, /* sealed by audit/ */
+	    {"provider_ref", j->info.provider_ref, false},
+	    {"result_code", j->info.result_code, false},
+	    {"remote", j->remote, false},
+	    {"body", j->body, true}, /* sealed by audit/ */
 	};
 	struct audit_record rec = {
-		.kind = AUDIT_PAYMENT_STATE,
-		.session_id = j->row.session_id,
-		.payment_id = j->row.id,
-		.msisdn = j->row.msisdn,
-		.event = "callback",
-		.outcome = duplicate ? "duplicate" : "accepted",
-		.actor = j->pv->name,
-		.vars = vars,
-		.n_vars = 4,
+	    .kind = AUDIT_PAYMENT_STATE,
+	    .session_id = j->row.session_id,
+	    .payment_id = j->row.id,
+	    .msisdn = j->row.msisdn,
+	    .event = "callback",
+	    .outcome = duplicate ? "duplicate" : "accepted",
+	    .actor = j->pv->name,
+	    .vars = vars,
+	    .n_vars = 4,
 	};
 	int rc = audit_append(&rec, job_journaled, j);
 	if (rc)

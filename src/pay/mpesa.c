@@ -33,8 +33,8 @@ char *pay_mpesa_timestamp(int64_t unix_ms, char out[15])
 	return out;
 }
 
-int pay_mpesa_password(const char *shortcode, const char *passkey, const char *timestamp,
-		       char *out, size_t n)
+int pay_mpesa_password(const char *shortcode, const char *passkey, const char *timestamp, char *out,
+		       size_t n)
 {
 	char plain[256];
 	int len = snprintf(plain, sizeof(plain), "%s%s%s", shortcode, passkey, timestamp);
@@ -54,13 +54,14 @@ enum pay_state pay_mpesa_map_result(const char *code)
 		return PAY_CANCELLED;
 	if (strcmp(code, "1019") == 0)
 		return PAY_EXPIRED;
-	return PAY_FAILED; /* 1, 2, 3, 4, 8, 17, 1001, 1025, 1037, 2001, 2028, 8006, 9999, SFC_IC0003... */
+	return PAY_FAILED; /* 1, 2, 3, 4, 8, 17, 1001, 1025, 1037, 2001, 2028, 8006, 9999,
+			      SFC_IC0003... */
 }
 
 static const char *const err_names[] = {
-	[MPESA_ERR_REFUSED] = "REFUSED",       [MPESA_ERR_THROTTLED] = "THROTTLED",
-	[MPESA_ERR_TOKEN] = "TOKEN",	       [MPESA_ERR_PROCESSING] = "PROCESSING",
-	[MPESA_ERR_NOTFOUND] = "NOTFOUND",     [MPESA_ERR_AMBIGUOUS] = "AMBIGUOUS",
+    [MPESA_ERR_REFUSED] = "REFUSED",   [MPESA_ERR_THROTTLED] = "THROTTLED",
+    [MPESA_ERR_TOKEN] = "TOKEN",       [MPESA_ERR_PROCESSING] = "PROCESSING",
+    [MPESA_ERR_NOTFOUND] = "NOTFOUND", [MPESA_ERR_AMBIGUOUS] = "AMBIGUOUS",
 };
 
 const char *pay_mpesa_error_name(enum pay_mpesa_error e)
@@ -87,8 +88,8 @@ enum pay_mpesa_error pay_mpesa_classify(long http_status, const char *body, size
 		/* No Daraja envelope (an HTML error page from a proxy, say). */
 		e = (http_status >= 400 && http_status < 500 && http_status != 408 &&
 		     http_status != 429)
-			    ? MPESA_ERR_REFUSED
-			    : MPESA_ERR_AMBIGUOUS;
+			? MPESA_ERR_REFUSED
+			: MPESA_ERR_AMBIGUOUS;
 		if (http_status == 429)
 			e = MPESA_ERR_THROTTLED;
 	} else if (!strcmp(code, "500.003.02") || !strcmp(code, "500.003.03")) {
@@ -151,7 +152,7 @@ struct pay_op {
 	unsigned attempt;
 	int64_t deadline_ms;
 	bool token_replayed;
-	unsigned token_gen; /* generation of the token the last send used */
+	unsigned token_gen;  /* generation of the token the last send used */
 	struct pay_op *next; /* every live op of the client */
 	bool waiting;
 	bool run_now;
@@ -214,13 +215,13 @@ static void op_finish_class(struct pay_op *op, enum pay_call_class c, int err, l
 			    const char *code, const char *desc)
 {
 	struct pay_result r = {
-		.cls = c,
-		.err = err,
-		.http_status = status,
-		.provider_ref = "",
-		.state = PAY_FAILED,
-		.result_code = code ? code : "",
-		.result_desc = desc ? desc : "",
+	    .cls = c,
+	    .err = err,
+	    .http_status = status,
+	    .provider_ref = "",
+	    .state = PAY_FAILED,
+	    .result_code = code ? code : "",
+	    .result_desc = desc ? desc : "",
 	};
 	op_finish(op, &r);
 }
@@ -258,8 +259,7 @@ static bool op_schedule_retry(struct pay_op *op)
 }
 
 /* Not processed for sure, but no more time: a push fails, a query waits. */
-static void op_give_up(struct pay_op *op, int err, long status, const char *code,
-		       const char *desc)
+static void op_give_up(struct pay_op *op, int err, long status, const char *code, const char *desc)
 {
 	op_finish_class(op, op->kind == OP_PUSH ? PAY_CALL_REFUSED : PAY_CALL_TRANSIENT, err,
 			status, code, desc);
@@ -349,7 +349,8 @@ static void token_fetch(struct mpesa *m)
 	memcpy(cred, m->consumer_key, m->ck_len);
 	cred[m->ck_len] = ':';
 	memcpy(cred + m->ck_len + 1, m->consumer_secret, m->cs_len);
-	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)cred, (int)(m->ck_len + 1 + m->cs_len));
+	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)cred,
+			(int)(m->ck_len + 1 + m->cs_len));
 	OPENSSL_cleanse(cred, sizeof(cred));
 	snprintf(auth, sizeof(auth), "Basic %s", b64);
 	OPENSSL_cleanse(b64, sizeof(b64));
@@ -357,14 +358,14 @@ static void token_fetch(struct mpesa *m)
 		 m->base_url);
 	struct http_header h[] = {{"Authorization", auth}};
 	struct http_request rq = {
-		.method = "GET",
-		.url = url,
-		.headers = h,
-		.n_headers = 1,
-		.timeout_ms = m->timeout_ms,
-		.connect_timeout_ms = m->connect_timeout_ms,
-		.body_cap = 16384,
-		.insecure_loopback = m->loopback,
+	    .method = "GET",
+	    .url = url,
+	    .headers = h,
+	    .n_headers = 1,
+	    .timeout_ms = m->timeout_ms,
+	    .connect_timeout_ms = m->connect_timeout_ms,
+	    .body_cap = 16384,
+	    .insecure_loopback = m->loopback,
 	};
 	m->token_call = http_client_request(m->http, &rq, token_done, m);
 	OPENSSL_cleanse(auth, sizeof(auth));
@@ -399,12 +400,12 @@ static void op_send(struct pay_op *op)
 			      "BusinessShortCode", m->shortcode, "Password", pw, "Timestamp", ts,
 			      "TransactionType", m->transaction_type, "Amount", op->amount,
 			      "PartyA", op->phone, "PartyB", m->party_b, "PhoneNumber", op->phone,
-			      "CallBackURL", op->callback_url, "AccountReference",
-			      op->account_ref, "TransactionDesc", "Payment");
+			      "CallBackURL", op->callback_url, "AccountReference", op->account_ref,
+			      "TransactionDesc", "Payment");
 		snprintf(url, sizeof(url), "%s/mpesa/stkpush/v1/processrequest", m->base_url);
 	} else {
-		b = json_pack("{s:s, s:s, s:s, s:s}", "BusinessShortCode", m->shortcode,
-			      "Password", pw, "Timestamp", ts, "CheckoutRequestID", op->ref);
+		b = json_pack("{s:s, s:s, s:s, s:s}", "BusinessShortCode", m->shortcode, "Password",
+			      pw, "Timestamp", ts, "CheckoutRequestID", op->ref);
 		snprintf(url, sizeof(url), "%s/mpesa/stkpushquery/v1/query", m->base_url);
 	}
 	OPENSSL_cleanse(pw, sizeof(pw));
@@ -417,16 +418,16 @@ static void op_send(struct pay_op *op)
 	snprintf(auth, sizeof(auth), "Bearer %s", m->token);
 	struct http_header h[] = {{"Authorization", auth}, {"Content-Type", "application/json"}};
 	struct http_request rq = {
-		.method = "POST",
-		.url = url,
-		.headers = h,
-		.n_headers = 2,
-		.body = body,
-		.body_len = strlen(body),
-		.timeout_ms = m->timeout_ms,
-		.connect_timeout_ms = m->connect_timeout_ms,
-		.body_cap = 65536,
-		.insecure_loopback = m->loopback,
+	    .method = "POST",
+	    .url = url,
+	    .headers = h,
+	    .n_headers = 2,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .timeout_ms = m->timeout_ms,
+	    .connect_timeout_ms = m->connect_timeout_ms,
+	    .body_cap = 65536,
+	    .insecure_loopback = m->loopback,
 	};
 	op->token_gen = m->token_gen;
 	op->call = http_client_request(m->http, &rq, op_http_done, op);
@@ -462,17 +463,17 @@ static void op_http_done(void *cls, const struct http_result *res)
 	op->call = NULL;
 	const char *what = op->kind == OP_PUSH ? "STK push" : "STK query";
 	if (res->err) {
-		LOGP(DPAY, LOG_NOTICE, "%s: %s: %s (%s)", m->base.name, what,
-		     gw_strerror(res->err), res->errtext);
+		LOGP(DPAY, LOG_NOTICE, "%s: %s: %s (%s)", m->base.name, what, gw_strerror(res->err),
+		     res->errtext);
 		/* No connection at all: nothing reached the provider. */
 		if (res->err == GW_ECONNREFUSED && op_schedule_retry(op))
 			return;
 		if (res->err == GW_ECONNREFUSED)
 			op_give_up(op, res->err, 0, NULL, "connection refused");
 		else
-			op_finish_class(op, op->kind == OP_PUSH ? PAY_CALL_AMBIGUOUS
-								: PAY_CALL_TRANSIENT,
-					res->err, 0, NULL, NULL);
+			op_finish_class(
+			    op, op->kind == OP_PUSH ? PAY_CALL_AMBIGUOUS : PAY_CALL_TRANSIENT,
+			    res->err, 0, NULL, NULL);
 		return;
 	}
 	if (res->status == 200) {
@@ -484,35 +485,37 @@ static void op_http_done(void *cls, const struct http_result *res)
 			const char *ref = j ? jstr(j, "CheckoutRequestID") : NULL;
 			if (ok && !strcmp(rc, "0") && ref && *ref && strlen(ref) < 96) {
 				struct pay_result r = {
-					.cls = PAY_CALL_OK,
-					.http_status = 200,
-					.provider_ref = ref,
-					.state = PAY_PENDING,
-					.result_code = "",
-					.result_desc = "",
+				    .cls = PAY_CALL_OK,
+				    .http_status = 200,
+				    .provider_ref = ref,
+				    .state = PAY_PENDING,
+				    .result_code = "",
+				    .result_desc = "",
 				};
 				op_finish(op, &r);
 			} else if (ok && strcmp(rc, "0") != 0) {
 				op_finish_class(op, PAY_CALL_REFUSED, GW_EPEER_STATUS, 200, rc,
 						j ? jstr(j, "ResponseDescription") : NULL);
 			} else {
-				GW_PEER_VIOLATION(DPAY, m->base.name, "STK push 200 without a usable body");
+				GW_PEER_VIOLATION(DPAY, m->base.name,
+						  "STK push 200 without a usable body");
 				op_finish_class(op, PAY_CALL_AMBIGUOUS, GW_EPROTO_MALFORMED, 200,
 						NULL, NULL);
 			}
 		} else if (ok && !strcmp(rc, "0") &&
 			   jcode(json_object_get(j, "ResultCode"), code, sizeof(code))) {
 			struct pay_result r = {
-				.cls = PAY_CALL_OK,
-				.http_status = 200,
-				.provider_ref = op->ref,
-				.state = pay_mpesa_map_result(code),
-				.result_code = code,
-				.result_desc = desc ? desc : "",
+			    .cls = PAY_CALL_OK,
+			    .http_status = 200,
+			    .provider_ref = op->ref,
+			    .state = pay_mpesa_map_result(code),
+			    .result_code = code,
+			    .result_desc = desc ? desc : "",
 			};
 			op_finish(op, &r);
 		} else {
-			GW_PEER_VIOLATION(DPAY, m->base.name, "STK query 200 without a usable body");
+			GW_PEER_VIOLATION(DPAY, m->base.name,
+					  "STK query 200 without a usable body");
 			op_finish_class(op, PAY_CALL_TRANSIENT, GW_EPROTO_MALFORMED, 200, NULL,
 					NULL);
 		}
@@ -540,8 +543,8 @@ static void op_http_done(void *cls, const struct http_result *res)
 		op_give_up(op, GW_ETHROTTLED, res->status, NULL, "throttled");
 		return;
 	case MPESA_ERR_PROCESSING:
-		op_finish_class(op, op->kind == OP_QUERY ? PAY_CALL_PENDING : PAY_CALL_AMBIGUOUS,
-				0, res->status, NULL, NULL);
+		op_finish_class(op, op->kind == OP_QUERY ? PAY_CALL_PENDING : PAY_CALL_AMBIGUOUS, 0,
+				res->status, NULL, NULL);
 		return;
 	case MPESA_ERR_NOTFOUND:
 		op_finish_class(op, op->kind == OP_QUERY ? PAY_CALL_NOTFOUND : PAY_CALL_REFUSED,
@@ -803,14 +806,14 @@ static int mpesa_create(struct ev_loop *loop, struct http_client *http, const ch
 }
 
 const struct pay_provider_ops pay_mpesa_ops = {
-	.type = "daraja",
-	.create = mpesa_create,
-	.destroy = mpesa_destroy,
-	.start = mpesa_start,
-	.query = mpesa_query,
-	.cancel = NULL, /* Daraja has no way to withdraw an STK prompt */
-	.abandon = mpesa_abandon,
-	.parse_callback = mpesa_parse_callback,
-	.map_result = pay_mpesa_map_result,
-	.wire_amount = mpesa_wire_amount,
+    .type = "daraja",
+    .create = mpesa_create,
+    .destroy = mpesa_destroy,
+    .start = mpesa_start,
+    .query = mpesa_query,
+    .cancel = NULL, /* Daraja has no way to withdraw an STK prompt */
+    .abandon = mpesa_abandon,
+    .parse_callback = mpesa_parse_callback,
+    .map_result = pay_mpesa_map_result,
+    .wire_amount = mpesa_wire_amount,
 };

@@ -40,17 +40,17 @@ static void review_rows(void *cls, int err, const struct payment_row *rows, size
 			for (size_t i = 0; i < n; i++) {
 				const struct payment_row *r = &rows[i];
 				json_array_append_new(
-					a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I}",
-						     "id", r->id, "provider", r->provider, "state",
-						     pay_state_name(r->state), "amount_minor",
-						     (json_int_t)r->amount_minor, "currency",
-						     r->currency, "provider_ref", r->provider_ref,
-						     "receipt", r->receipt, "reason",
-						     r->review_reason, "updated_ms",
-						     (json_int_t)r->updated_ms));
+				    a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I}",
+						 "id", r->id, "provider", r->provider, "state",
+						 pay_state_name(r->state), "amount_minor",
+						 (json_int_t)r->amount_minor, "currency",
+						 r->currency, "provider_ref", r->provider_ref,
+						 "receipt", r->receipt, "reason", r->review_reason,
+						 "updated_ms", (json_int_t)r->updated_ms));
 			}
-			http_reply_json(c->req, 200, json_pack("{s:I, s:o}", "count",
-							       (json_int_t)n, "payments", a));
+			http_reply_json(
+			    c->req, 200,
+			    json_pack("{s:I, s:o}", "count", (json_int_t)n, "payments", a));
 		}
 	}
 	free(c);
@@ -109,15 +109,18 @@ static void trigger_handler(struct http_req *req, void *cls)
 	int64_t amount = 0, step = 0;
 	char currency[4] = "";
 	const struct http_json_spec spec[] = {
-		{.field = "provider", .type = HTTP_JSON_T_STRING, .dest = &provider, .max_len = 32},
-		{.field = "amount_minor", .type = HTTP_JSON_T_AMOUNT, .dest = &amount, .min = 1,
-		 .max = 100000000000LL},
-		{.field = "currency", .type = HTTP_JSON_T_CURRENCY, .dest = currency},
-		{.field = "msisdn", .type = HTTP_JSON_T_STRING, .dest = &msisdn, .max_len = 15},
-		{.field = "account_ref", .type = HTTP_JSON_T_STRING, .dest = &account, .max_len = 64},
-		{.field = "session_id", .type = HTTP_JSON_T_STRING, .dest = &session, .max_len = 128},
-		{.field = "step", .type = HTTP_JSON_T_INT, .dest = &step, .min = 0, .max = 1000000},
-		HTTP_JSON_END,
+	    {.field = "provider", .type = HTTP_JSON_T_STRING, .dest = &provider, .max_len = 32},
+	    {.field = "amount_minor",
+	     .type = HTTP_JSON_T_AMOUNT,
+	     .dest = &amount,
+	     .min = 1,
+	     .max = 100000000000LL},
+	    {.field = "currency", .type = HTTP_JSON_T_CURRENCY, .dest = currency},
+	    {.field = "msisdn", .type = HTTP_JSON_T_STRING, .dest = &msisdn, .max_len = 15},
+	    {.field = "account_ref", .type = HTTP_JSON_T_STRING, .dest = &account, .max_len = 64},
+	    {.field = "session_id", .type = HTTP_JSON_T_STRING, .dest = &session, .max_len = 128},
+	    {.field = "step", .type = HTTP_JSON_T_INT, .dest = &step, .min = 0, .max = 1000000},
+	    HTTP_JSON_END,
 	};
 	if (http_parse_json_body(req, spec, NULL))
 		return;
@@ -127,13 +130,13 @@ static void trigger_handler(struct http_req *req, void *cls)
 		return;
 	}
 	struct pay_intent in = {
-		.provider = provider,
-		.amount_minor = amount,
-		.currency = currency,
-		.msisdn = msisdn,
-		.account_ref = account,
-		.session_id = session,
-		.step = (unsigned)step,
+	    .provider = provider,
+	    .amount_minor = amount,
+	    .currency = currency,
+	    .msisdn = msisdn,
+	    .account_ref = account,
+	    .session_id = session,
+	    .step = (unsigned)step,
 	};
 	c->req = req;
 	http_req_on_abort(req, trig_abort, c);
@@ -172,6 +175,6 @@ static int admin_start(struct gw_node *node, void **state)
 }
 
 const struct gw_service pay_admin_service = {
-	.name = "payments-admin",
-	.start = admin_start,
+    .name = "payments-admin",
+    .start = admin_start,
 };

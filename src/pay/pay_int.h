@@ -20,7 +20,7 @@ struct pay_provider {
 };
 
 #define PAY_MAX_PROVIDERS 8
-#define PAY_MAX_SOURCES 32
+#define PAY_MAX_SOURCES	  32
 
 /** One configured provider with its gateway-side settings. */
 struct pay_prov {
@@ -39,8 +39,13 @@ struct pay_prov {
 };
 
 /** Test-only crash points (payments.test_crash_at). */
-enum pay_crash { PAY_CRASH_NONE, PAY_CRASH_COMMITTED, PAY_CRASH_PUSHED, PAY_CRASH_STORED,
-		 PAY_CRASH_CALLBACK };
+enum pay_crash {
+	PAY_CRASH_NONE,
+	PAY_CRASH_COMMITTED,
+	PAY_CRASH_PUSHED,
+	PAY_CRASH_STORED,
+	PAY_CRASH_CALLBACK
+};
 
 struct pay_svc {
 	struct ev_loop *loop;

@@ -37,7 +37,7 @@ const struct pay_provider_ops *pay_provider_ops_find(const char *type)
 	return NULL;
 }
 
-static const char *const class_names[] = {"OK",	 "REFUSED",   "AMBIGUOUS",
+static const char *const class_names[] = {"OK",	     "REFUSED",	  "AMBIGUOUS",
 					  "PENDING", "TRANSIENT", "NOTFOUND"};
 const char *pay_call_class_name(enum pay_call_class c)
 {
@@ -69,8 +69,8 @@ bool pay_breaker_allows(struct pay_prov *pv)
 void pay_breaker_record(struct pay_prov *pv, enum pay_call_class c, int err)
 {
 	bool bad = c == PAY_CALL_AMBIGUOUS || c == PAY_CALL_TRANSIENT ||
-		   (c == PAY_CALL_REFUSED && (err == GW_ETHROTTLED || err == GW_ECONNREFUSED ||
-					      err == GW_EPERM));
+		   (c == PAY_CALL_REFUSED &&
+		    (err == GW_ETHROTTLED || err == GW_ECONNREFUSED || err == GW_EPERM));
 	if (!bad) {
 		if (pv->fails >= pv->breaker_threshold)
 			LOGP(DPAY, LOG_NOTICE, "%s: circuit closed", pv->name);
@@ -117,15 +117,15 @@ void pay_audit(const char *payment_id, const char *session_id, const char *msisd
 	if (k2 && v2)
 		vars[n++] = (struct audit_var){k2, v2, false};
 	struct audit_record rec = {
-		.kind = AUDIT_PAYMENT_STATE,
-		.session_id = session_id && *session_id ? session_id : NULL,
-		.payment_id = payment_id,
-		.msisdn = msisdn && *msisdn ? msisdn : NULL,
-		.event = event,
-		.outcome = outcome,
-		.actor = "system",
-		.vars = vars,
-		.n_vars = n,
+	    .kind = AUDIT_PAYMENT_STATE,
+	    .session_id = session_id && *session_id ? session_id : NULL,
+	    .payment_id = payment_id,
+	    .msisdn = msisdn && *msisdn ? msisdn : NULL,
+	    .event = event,
+	    .outcome = outcome,
+	    .actor = "system",
+	    .vars = vars,
+	    .n_vars = n,
 	};
 	int rc = audit_append(&rec, audit_done, NULL);
 	if (rc)
@@ -147,15 +147,17 @@ static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 	struct pay_svc *s = a->s;
 	s->inflight--;
 	if (err) {
-		LOGP(DPAY, LOG_ERROR, "payment %s: state change (%s) not stored: %s; the sweep retries",
-		     a->id, a->why, gw_strerror(err));
+		LOGP(DPAY, LOG_ERROR,
+		     "payment %s: state change (%s) not stored: %s; the sweep retries", a->id,
+		     a->why, gw_strerror(err));
 		free(a);
 		return;
 	}
 	if (r->outcome != PAYMENT_MOVED) {
 		LOGP(DPAY, r->outcome == PAYMENT_CONFLICT ? LOG_ERROR : LOG_INFO,
 		     "payment %s: %s -> %s %s (%s)", a->id, pay_state_name(r->old_state),
-		     pay_state_name(r->new_state), payment_advance_outcome_name(r->outcome), a->why);
+		     pay_state_name(r->new_state), payment_advance_outcome_name(r->outcome),
+		     a->why);
 		if (r->outcome == PAYMENT_CONFLICT)
 			pay_audit(a->id, r->session_id, r->msisdn, "conflict", "refused", "why",
 				  a->why, NULL, NULL);
@@ -174,16 +176,16 @@ static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 		pay_crash_point(s, PAY_CRASH_STORED);
 	if (pay_state_settled(r->new_state)) {
 		struct pay_settlement st = {
-			.payment_id = a->id,
-			.session_id = r->session_id,
-			.provider = a->provider,
-			.msisdn = r->msisdn,
-			.amount_minor = r->amount_minor,
-			.currency = r->currency,
-			.account_ref = r->account_ref,
-			.state = r->new_state,
-			.receipt = r->receipt ? r->receipt : "",
-			.late = late,
+		    .payment_id = a->id,
+		    .session_id = r->session_id,
+		    .provider = a->provider,
+		    .msisdn = r->msisdn,
+		    .amount_minor = r->amount_minor,
+		    .currency = r->currency,
+		    .account_ref = r->account_ref,
+		    .state = r->new_state,
+		    .receipt = r->receipt ? r->receipt : "",
+		    .late = late,
 		};
 		if (s->settled)
 			s->settled(s->settled_cls, &st);
@@ -209,14 +211,14 @@ void pay_apply(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	snprintf(a->why, sizeof(a->why), "%s", why ? why : "");
 	struct payment_move mv = {
-		.from = from,
-		.n_from = n_from,
-		.to = to,
-		.provider_ref = provider_ref,
-		.receipt = receipt,
-		.result_code = code,
-		.result_desc = desc,
-		.review_reason = review,
+	    .from = from,
+	    .n_from = n_from,
+	    .to = to,
+	    .provider_ref = provider_ref,
+	    .receipt = receipt,
+	    .result_code = code,
+	    .result_desc = desc,
+	    .review_reason = review,
 	};
 	s->inflight++;
 	if (payment_db_advance(s->pg, id, &mv, apply_done, a)) {
@@ -238,8 +240,7 @@ struct confirm_ctx {
 	bool expire_if_pending;
 };
 
-static const enum pay_state open_states[] = {PAY_CREATED, PAY_REQUESTED, PAY_PENDING,
-					     PAY_UNKNOWN};
+static const enum pay_state open_states[] = {PAY_CREATED, PAY_REQUESTED, PAY_PENDING, PAY_UNKNOWN};
 
 static void confirm_done(void *cls, const struct pay_result *r)
 {
@@ -386,8 +387,8 @@ static void push_done(void *cls, const struct pay_result *r)
 		 * payment's token or the sweep resolves it. */
 		LOGP(DPAY, LOG_NOTICE, "payment %s: request outcome unknown (%s, %s)", id,
 		     pay_call_class_name(r->cls), gw_strerror(r->err));
-		pay_audit(id, NULL, NULL, "request_ambiguous", gw_errslug(r->err), NULL, NULL,
-			  NULL, NULL);
+		pay_audit(id, NULL, NULL, "request_ambiguous", gw_errslug(r->err), NULL, NULL, NULL,
+			  NULL);
 		break;
 	}
 	free(id);
@@ -412,12 +413,12 @@ static void intent_requested(void *cls, int err, const struct payment_advance_re
 	snprintf(url, sizeof(url), "%s/callbacks/%s/%s", it->pv->callback_base, it->pv->name,
 		 it->token);
 	struct pay_request rq = {
-		.payment_id = it->id,
-		.amount_minor = it->in.amount_minor,
-		.currency = it->currency,
-		.msisdn = it->msisdn,
-		.account_ref = it->account_ref,
-		.callback_url = url,
+	    .payment_id = it->id,
+	    .amount_minor = it->in.amount_minor,
+	    .currency = it->currency,
+	    .msisdn = it->msisdn,
+	    .account_ref = it->account_ref,
+	    .callback_url = url,
 	};
 	/* id + provider name for the completion (the intent is gone by then) */
 	char *key = malloc(37 + sizeof(it->provider));
@@ -606,8 +607,7 @@ static int prov_setup(struct pay_svc *s, struct gw_node *node, const char *name,
 		return rc;
 	}
 	s->n_prov++;
-	LOGP(DPAY, LOG_NOTICE, "provider %s (%s) at %s", name, ops->type,
-	     cfg_str(pc, "base_url"));
+	LOGP(DPAY, LOG_NOTICE, "provider %s (%s) at %s", name, ops->type, cfg_str(pc, "base_url"));
 	return 0;
 }
 
@@ -709,9 +709,9 @@ static void svc_reload(struct gw_node *node, void *state, const struct cfg *newc
 }
 
 const struct gw_service pay_service = {
-	.name = "payments",
-	.start = svc_start,
-	.drain = svc_drain,
-	.stop = svc_stop,
-	.reload = svc_reload,
+    .name = "payments",
+    .start = svc_start,
+    .drain = svc_drain,
+    .stop = svc_stop,
+    .reload = svc_reload,
 };

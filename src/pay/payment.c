@@ -14,10 +14,10 @@
 /* ---- states -------------------------------------------------------------- */
 
 static const char *const state_names[PAY_STATE_COUNT] = {
-	[PAY_CREATED] = "created",     [PAY_REQUESTED] = "requested", [PAY_PENDING] = "pending",
-	[PAY_SUCCEEDED] = "succeeded", [PAY_FAILED] = "failed",	      [PAY_CANCELLED] = "cancelled",
-	[PAY_EXPIRED] = "expired",     [PAY_UNKNOWN] = "unknown",     [PAY_REFUNDED] = "refunded",
-	[PAY_REVERSED] = "reversed",
+    [PAY_CREATED] = "created",	   [PAY_REQUESTED] = "requested", [PAY_PENDING] = "pending",
+    [PAY_SUCCEEDED] = "succeeded", [PAY_FAILED] = "failed",	  [PAY_CANCELLED] = "cancelled",
+    [PAY_EXPIRED] = "expired",	   [PAY_UNKNOWN] = "unknown",	  [PAY_REFUNDED] = "refunded",
+    [PAY_REVERSED] = "reversed",
 };
 
 const char *pay_state_name(enum pay_state s)
@@ -38,16 +38,16 @@ int pay_state_parse(const char *name, enum pay_state *out)
 #define B(s) (1u << (s))
 /* Allowed next states; the same table as payment_transition_ok() in SQL. */
 static const unsigned next_states[PAY_STATE_COUNT] = {
-	[PAY_CREATED] = B(PAY_REQUESTED) | B(PAY_FAILED) | B(PAY_EXPIRED) | B(PAY_UNKNOWN),
-	[PAY_REQUESTED] = B(PAY_PENDING) | B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) |
-			  B(PAY_EXPIRED) | B(PAY_UNKNOWN),
-	[PAY_PENDING] = B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) | B(PAY_EXPIRED) |
-			B(PAY_UNKNOWN),
-	[PAY_UNKNOWN] = B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) | B(PAY_EXPIRED),
-	[PAY_FAILED] = B(PAY_SUCCEEDED),
-	[PAY_CANCELLED] = B(PAY_SUCCEEDED),
-	[PAY_EXPIRED] = B(PAY_SUCCEEDED),
-	[PAY_SUCCEEDED] = B(PAY_REFUNDED) | B(PAY_REVERSED),
+    [PAY_CREATED] = B(PAY_REQUESTED) | B(PAY_FAILED) | B(PAY_EXPIRED) | B(PAY_UNKNOWN),
+    [PAY_REQUESTED] = B(PAY_PENDING) | B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) |
+		      B(PAY_EXPIRED) | B(PAY_UNKNOWN),
+    [PAY_PENDING] =
+	B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) | B(PAY_EXPIRED) | B(PAY_UNKNOWN),
+    [PAY_UNKNOWN] = B(PAY_SUCCEEDED) | B(PAY_FAILED) | B(PAY_CANCELLED) | B(PAY_EXPIRED),
+    [PAY_FAILED] = B(PAY_SUCCEEDED),
+    [PAY_CANCELLED] = B(PAY_SUCCEEDED),
+    [PAY_EXPIRED] = B(PAY_SUCCEEDED),
+    [PAY_SUCCEEDED] = B(PAY_REFUNDED) | B(PAY_REVERSED),
 };
 
 bool pay_transition_ok(enum pay_state from, enum pay_state to)
@@ -96,31 +96,31 @@ static const struct {
 	const char *name, *sql;
 	int nparams;
 } stmts[] = {
-	{"pay_create",
-	 "SELECT outcome, id::text, state, coalesce(provider_ref, '') FROM payment_create("
-	 "$1::uuid, $2, $3::integer, $4, $5::bigint, $6, $7, $8, $9, $10::bigint, $11::integer, "
-	 "$12::integer, $13::bigint)",
-	 13},
-	{"pay_advance",
-	 "SELECT outcome, old_state, new_state, session_id, amount_minor, currency, msisdn, "
-	 "account_ref, coalesce(receipt, '') FROM payment_advance($1::uuid, $2::text[], $3, $4, "
-	 "$5, $6, $7, $8, $9::bigint)",
-	 9},
-	{"pay_by_token", "SELECT " ROW_COLS " FROM payment WHERE callback_hash = $1", 1},
-	{"pay_by_id", "SELECT " ROW_COLS " FROM payment WHERE id = $1::uuid", 1},
-	{"pay_list_stale",
-	 "SELECT " ROW_COLS " FROM payment WHERE (state IN ('created', 'requested', 'pending') "
-	 "AND updated_at < to_timestamp($1::bigint / 1000.0)) OR ($2::bigint > 0 AND "
-	 "state IN ('expired', 'unknown') AND provider_ref IS NOT NULL AND "
-	 "updated_at >= to_timestamp(($1::bigint - $2::bigint) / 1000.0)) "
-	 "ORDER BY updated_at LIMIT $3::integer",
-	 3},
-	{"pay_list_review",
-	 "SELECT " ROW_COLS " FROM payment WHERE needs_review OR state = 'unknown' "
-	 "ORDER BY updated_at DESC LIMIT $1::integer",
-	 1},
-	{"pay_callback",
-	 "SELECT outcome FROM payment_callback_record($1::uuid, $2, $3, $4, $5::bigint)", 5},
+    {"pay_create",
+     "SELECT outcome, id::text, state, coalesce(provider_ref, '') FROM payment_create("
+     "$1::uuid, $2, $3::integer, $4, $5::bigint, $6, $7, $8, $9, $10::bigint, $11::integer, "
+     "$12::integer, $13::bigint)",
+     13},
+    {"pay_advance",
+     "SELECT outcome, old_state, new_state, session_id, amount_minor, currency, msisdn, "
+     "account_ref, coalesce(receipt, '') FROM payment_advance($1::uuid, $2::text[], $3, $4, "
+     "$5, $6, $7, $8, $9::bigint)",
+     9},
+    {"pay_by_token", "SELECT " ROW_COLS " FROM payment WHERE callback_hash = $1", 1},
+    {"pay_by_id", "SELECT " ROW_COLS " FROM payment WHERE id = $1::uuid", 1},
+    {"pay_list_stale",
+     "SELECT " ROW_COLS " FROM payment WHERE (state IN ('created', 'requested', 'pending') "
+     "AND updated_at < to_timestamp($1::bigint / 1000.0)) OR ($2::bigint > 0 AND "
+     "state IN ('expired', 'unknown') AND provider_ref IS NOT NULL AND "
+     "updated_at >= to_timestamp(($1::bigint - $2::bigint) / 1000.0)) "
+     "ORDER BY updated_at LIMIT $3::integer",
+     3},
+    {"pay_list_review",
+     "SELECT " ROW_COLS " FROM payment WHERE needs_review OR state = 'unknown' "
+     "ORDER BY updated_at DESC LIMIT $1::integer",
+     1},
+    {"pay_callback",
+     "SELECT outcome FROM payment_callback_record($1::uuid, $2, $3, $4, $5::bigint)", 5},
 };
 
 int payment_db_prepare(struct store_pg *pg)
@@ -164,8 +164,8 @@ static struct qctx *qctx_new(void (*cb)(void), void *cls)
 	return q;
 }
 
-static int run(struct store_pg *pg, const char *name, int n, const char *const *v,
-	       store_pg_cb done, struct qctx *q)
+static int run(struct store_pg *pg, const char *name, int n, const char *const *v, store_pg_cb done,
+	       struct qctx *q)
 {
 	if (!q)
 		return GW_ENOMEM;
@@ -213,9 +213,10 @@ int payment_db_create(struct store_pg *pg, const char *id, const struct pay_inte
 	snprintf(ws, sizeof(ws), "%u", lim ? lim->window_s : 0);
 	snprintf(wm, sizeof(wm), "%u", lim ? lim->window_max : 0);
 	snprintf(cap, sizeof(cap), "%lld", (long long)(lim ? lim->daily_cap_minor : 0));
-	const char *v[13] = {id,	    in->session_id, step,	 in->provider, amount,
-			     in->currency,  in->msisdn,	    in->account_ref, token_hash,  now,
-			     ws,	    wm,		    cap};
+	const char *v[13] = {
+	    id,		in->session_id,	 step,	     in->provider, amount, in->currency,
+	    in->msisdn, in->account_ref, token_hash, now,	   ws,	   wm,
+	    cap};
 	return run(pg, "pay_create", 13, v, create_done, qctx_new((void (*)(void))cb, cls));
 }
 
@@ -328,8 +329,7 @@ static void rows_done(void *cls, const struct store_pg_result *r)
 	free(rows);
 }
 
-int payment_db_by_token(struct store_pg *pg, const char *token_hash, payment_rows_cb cb,
-			void *cls)
+int payment_db_by_token(struct store_pg *pg, const char *token_hash, payment_rows_cb cb, void *cls)
 {
 	const char *v[1] = {token_hash};
 	return run(pg, "pay_by_token", 1, v, rows_done, qctx_new((void (*)(void))cb, cls));
@@ -379,8 +379,8 @@ static void callback_done(void *cls, const struct store_pg_result *r)
 }
 
 int payment_db_callback_record(struct store_pg *pg, const char *id, const char *provider_ref,
-			       const char *result_code, const char *remote,
-			       payment_callback_cb cb, void *cls)
+			       const char *result_code, const char *remote, payment_callback_cb cb,
+			       void *cls)
 {
 	char now[24];
 	snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());

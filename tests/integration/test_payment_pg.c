@@ -81,8 +81,12 @@ static struct cr create(const char *session, unsigned step, int64_t amount, cons
 	assert_int_equal(crypto_random(rnd, sizeof(rnd)), 0);
 	crypto_hex(rnd, sizeof(rnd), tok);
 	payment_token_hash(tok, hash);
-	struct pay_intent in = {.provider = "mpesa", .amount_minor = amount, .currency = "KES",
-				.msisdn = msisdn, .account_ref = "ACC", .session_id = sid,
+	struct pay_intent in = {.provider = "mpesa",
+				.amount_minor = amount,
+				.currency = "KES",
+				.msisdn = msisdn,
+				.account_ref = "ACC",
+				.session_id = sid,
 				.step = step};
 	struct cr c = {0};
 	assert_int_equal(payment_db_create(pg, id, &in, hash, lim, cr_cb, &c), 0);
@@ -114,8 +118,8 @@ static void ad_cb(void *cls, int err, const struct payment_advance_res *r)
 static struct ad advance(const char *id, const enum pay_state *from, size_t n, enum pay_state to,
 			 const char *ref, const char *receipt)
 {
-	struct payment_move mv = {.from = from, .n_from = n, .to = to, .provider_ref = ref,
-				  .receipt = receipt};
+	struct payment_move mv = {
+	    .from = from, .n_from = n, .to = to, .provider_ref = ref, .receipt = receipt};
 	struct ad a = {0};
 	assert_int_equal(payment_db_advance(pg, id, &mv, ad_cb, &a), 0);
 	RUN_UNTIL(a.calls == 1);
@@ -296,8 +300,13 @@ static void test_callback_dedupe_and_token(void **state)
 	assert_int_equal(crypto_uuid4(id), 0);
 	snprintf(tok, sizeof(tok), "tok-%s-0123456789", run);
 	payment_token_hash(tok, hash);
-	struct pay_intent in = {.provider = "mpesa", .amount_minor = 500, .currency = "KES",
-				.msisdn = ph, .account_ref = "A", .session_id = sid, .step = 1};
+	struct pay_intent in = {.provider = "mpesa",
+				.amount_minor = 500,
+				.currency = "KES",
+				.msisdn = ph,
+				.account_ref = "A",
+				.session_id = sid,
+				.step = 1};
 	struct cr c = {0};
 	assert_int_equal(payment_db_create(pg, id, &in, hash, NULL, cr_cb, &c), 0);
 	RUN_UNTIL(c.calls == 1);
@@ -317,9 +326,9 @@ static void test_callback_dedupe_and_token(void **state)
 
 	for (int i = 0; i < 3; i++) {
 		struct cbr r = {0};
-		assert_int_equal(payment_db_callback_record(pg, id, R("ws_CO_d"), "0", "127.0.0.1",
-							    cbr_cb, &r),
-				 0);
+		assert_int_equal(
+		    payment_db_callback_record(pg, id, R("ws_CO_d"), "0", "127.0.0.1", cbr_cb, &r),
+		    0);
 		RUN_UNTIL(r.calls == 1);
 		assert_int_equal(r.err, 0);
 		assert_int_equal(r.dup, i > 0);
@@ -355,7 +364,8 @@ static void test_no_direct_writes_and_trigger(void **state)
 	advance(id, NULL, 0, PAY_SUCCEEDED, R("ws_CO_t"), R("RT1"));
 	const char *v[1] = {id};
 	struct q q = {0};
-	assert_int_equal(store_pg_query(pg, "UPDATE payment SET state = 'failed' WHERE id = $1::uuid",
+	assert_int_equal(store_pg_query(pg,
+					"UPDATE payment SET state = 'failed' WHERE id = $1::uuid",
 					1, v, 0, q_cb, &q),
 			 0);
 	RUN_UNTIL(q.calls == 1);
@@ -434,13 +444,13 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_idempotent_per_step),
-		cmocka_unit_test(test_compare_and_set_and_forward_only),
-		cmocka_unit_test(test_late_success_after_expiry),
-		cmocka_unit_test(test_velocity_and_daily_cap),
-		cmocka_unit_test(test_callback_dedupe_and_token),
-		cmocka_unit_test(test_no_direct_writes_and_trigger),
-		cmocka_unit_test(test_stale_and_review_lists),
+	    cmocka_unit_test(test_create_idempotent_per_step),
+	    cmocka_unit_test(test_compare_and_set_and_forward_only),
+	    cmocka_unit_test(test_late_success_after_expiry),
+	    cmocka_unit_test(test_velocity_and_daily_cap),
+	    cmocka_unit_test(test_callback_dedupe_and_token),
+	    cmocka_unit_test(test_no_direct_writes_and_trigger),
+	    cmocka_unit_test(test_stale_and_review_lists),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,12 +18,13 @@ static void test_password_vector(void **state)
 	(void)state;
 	/* specs/payments.md 1.3: the official sample's Password. */
 	char ts[15], pw[256];
-	pay_mpesa_timestamp(1624861448000LL, ts); /* 2021-06-28 06:24:08 UTC */
-	assert_string_equal(ts, "20210628092408");     /* EAT, UTC+3 */
-	assert_int_equal(pay_mpesa_password("174379",
-					    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
-					    ts, pw, sizeof(pw)),
-			 0);
+	pay_mpesa_timestamp(1624861448000LL, ts);  /* 2021-06-28 06:24:08 UTC */
+	assert_string_equal(ts, "20210628092408"); /* EAT, UTC+3 */
+	assert_int_equal(
+	    pay_mpesa_password("174379",
+			       "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+			       ts, pw, sizeof(pw)),
+	    0);
 	assert_string_equal(pw, "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5Y"
 				"jEwZjc4ZTZiNzJhZGExZWQyYzkxOTIwMjEwNjI4MDkyNDA4");
 	char small[8];
@@ -58,31 +59,45 @@ static void test_map_result(void **state)
 static void test_classify(void **state)
 {
 	(void)state;
-	assert_int_equal(CL(500, "{\"requestId\":\"x\",\"errorCode\":\"500.003.02\",\"errorMessage\":\"Spike Arrest Violation\"}"),
+	assert_int_equal(CL(500, "{\"requestId\":\"x\",\"errorCode\":\"500.003.02\","
+				 "\"errorMessage\":\"Spike Arrest Violation\"}"),
 			 MPESA_ERR_THROTTLED);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.003.03\",\"errorMessage\":\"Quota Violation\"}"),
-			 MPESA_ERR_THROTTLED);
-	assert_int_equal(CL(404, "{\"errorCode\":\"404.001.03\",\"errorMessage\":\"Invalid Access Token\"}"),
-			 MPESA_ERR_TOKEN);
-	assert_int_equal(CL(400, "{\"errorCode\":\"400.003.01\",\"errorMessage\":\"Invalid Access Token\"}"),
-			 MPESA_ERR_TOKEN);
+	assert_int_equal(
+	    CL(500, "{\"errorCode\":\"500.003.03\",\"errorMessage\":\"Quota Violation\"}"),
+	    MPESA_ERR_THROTTLED);
+	assert_int_equal(
+	    CL(404, "{\"errorCode\":\"404.001.03\",\"errorMessage\":\"Invalid Access Token\"}"),
+	    MPESA_ERR_TOKEN);
+	assert_int_equal(
+	    CL(400, "{\"errorCode\":\"400.003.01\",\"errorMessage\":\"Invalid Access Token\"}"),
+	    MPESA_ERR_TOKEN);
 	/* 500.001.1001 is overloaded: the message decides. */
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"The transaction is being processed\"}"),
+	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"The "
+				 "transaction is being processed\"}"),
 			 MPESA_ERR_PROCESSING);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Wrong credentials\"}"),
-			 MPESA_ERR_REFUSED);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Merchant does not exist\"}"),
-			 MPESA_ERR_REFUSED);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Unable to lock subscriber, a transaction is already in process for the current subscriber\"}"),
-			 MPESA_ERR_REFUSED);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Something new\"}"),
-			 MPESA_ERR_AMBIGUOUS);
-	assert_int_equal(CL(400, "{\"errorCode\":\"400.002.02\",\"errorMessage\":\"Bad Request - Invalid CheckoutRequestID\"}"),
+	assert_int_equal(
+	    CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Wrong credentials\"}"),
+	    MPESA_ERR_REFUSED);
+	assert_int_equal(
+	    CL(500,
+	       "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Merchant does not exist\"}"),
+	    MPESA_ERR_REFUSED);
+	assert_int_equal(
+	    CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Unable to lock subscriber, "
+		    "a transaction is already in process for the current subscriber\"}"),
+	    MPESA_ERR_REFUSED);
+	assert_int_equal(
+	    CL(500, "{\"errorCode\":\"500.001.1001\",\"errorMessage\":\"Something new\"}"),
+	    MPESA_ERR_AMBIGUOUS);
+	assert_int_equal(CL(400, "{\"errorCode\":\"400.002.02\",\"errorMessage\":\"Bad Request - "
+				 "Invalid CheckoutRequestID\"}"),
 			 MPESA_ERR_NOTFOUND);
-	assert_int_equal(CL(400, "{\"errorCode\":\"400.002.02\",\"errorMessage\":\"Bad Request - Invalid Timestamp\"}"),
+	assert_int_equal(CL(400, "{\"errorCode\":\"400.002.02\",\"errorMessage\":\"Bad Request - "
+				 "Invalid Timestamp\"}"),
 			 MPESA_ERR_REFUSED);
-	assert_int_equal(CL(500, "{\"errorCode\":\"500.003.1001\",\"errorMessage\":\"Internal Server Error\"}"),
-			 MPESA_ERR_AMBIGUOUS);
+	assert_int_equal(
+	    CL(500, "{\"errorCode\":\"500.003.1001\",\"errorMessage\":\"Internal Server Error\"}"),
+	    MPESA_ERR_AMBIGUOUS);
 	/* No envelope: a proxy's page. 5xx may have been processed; 4xx not. */
 	assert_int_equal(CL(503, "<html>busy</html>"), MPESA_ERR_AMBIGUOUS);
 	assert_int_equal(CL(502, ""), MPESA_ERR_AMBIGUOUS);
@@ -112,7 +127,8 @@ static void test_wire_amount(void **state)
 	assert_string_equal(w, "1");
 	assert_int_equal(pay_mpesa_ops.wire_amount(250000, "KES", w, sizeof(w)), 0);
 	assert_string_equal(w, "2500");
-	assert_int_equal(pay_mpesa_ops.wire_amount(150, "KES", w, sizeof(w)), GW_EINVAL); /* cents */
+	assert_int_equal(pay_mpesa_ops.wire_amount(150, "KES", w, sizeof(w)),
+			 GW_EINVAL); /* cents */
 	assert_int_equal(pay_mpesa_ops.wire_amount(100, "TZS", w, sizeof(w)), GW_EINVAL);
 	assert_int_equal(pay_mpesa_ops.wire_amount(0, "KES", w, sizeof(w)), GW_EINVAL);
 }
@@ -127,15 +143,17 @@ static void test_parse_callback(void **state)
 	(void)state;
 	struct pay_callback_info i;
 	/* The documented success: Amount 1.00, Balance without Value, numbers > 2^31. */
-	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"29115-34620561-1\","
-			       "\"CheckoutRequestID\":\"ws_CO_191220191020363925\",\"ResultCode\":0,"
-			       "\"ResultDesc\":\"The service request is processed successfully.\","
-			       "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":1.00},"
-			       "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"NLJ7RT61SV\"},{\"Name\":\"Balance\"},"
-			       "{\"Name\":\"TransactionDate\",\"Value\":20191219102115},"
-			       "{\"Name\":\"PhoneNumber\",\"Value\":254708374149}]}}}}",
-			       &i),
-			 0);
+	assert_int_equal(
+	    parse(
+		"{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"29115-34620561-1\","
+		"\"CheckoutRequestID\":\"ws_CO_191220191020363925\",\"ResultCode\":0,"
+		"\"ResultDesc\":\"The service request is processed successfully.\","
+		"\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":1.00},"
+		"{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"NLJ7RT61SV\"},{\"Name\":\"Balance\"},"
+		"{\"Name\":\"TransactionDate\",\"Value\":20191219102115},"
+		"{\"Name\":\"PhoneNumber\",\"Value\":254708374149}]}}}}",
+		&i),
+	    0);
 	assert_string_equal(i.provider_ref, "ws_CO_191220191020363925");
 	assert_string_equal(i.result_code, "0");
 	assert_int_equal(i.state, PAY_SUCCEEDED);
@@ -144,12 +162,15 @@ static void test_parse_callback(void **state)
 	assert_string_equal(i.msisdn, "254708374149");
 
 	/* Items reversed, integer amount, masked phone left out. */
-	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
-			       "\"CheckoutRequestID\":\"ws_CO_1\",\"ResultCode\":0,\"ResultDesc\":\"ok\","
-			       "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"PhoneNumber\",\"Value\":\"2547****149\"},"
-			       "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"R1\"},{\"Name\":\"Amount\",\"Value\":25}]}}}}",
-			       &i),
-			 0);
+	assert_int_equal(
+	    parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
+		  "\"CheckoutRequestID\":\"ws_CO_1\",\"ResultCode\":0,\"ResultDesc\":\"ok\","
+		  "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"PhoneNumber\",\"Value\":\"2547****"
+		  "149\"},"
+		  "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"R1\"},{\"Name\":\"Amount\","
+		  "\"Value\":25}]}}}}",
+		  &i),
+	    0);
 	assert_int_equal(i.amount_minor, 2500);
 	assert_string_equal(i.msisdn, "");
 
@@ -170,16 +191,18 @@ static void test_parse_callback(void **state)
 
 	/* Refused: a success without receipt or metadata, a fractional shilling,
 	 * no CheckoutRequestID, a path-like reference, not JSON, duplicate keys. */
-	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
-			       "\"CheckoutRequestID\":\"ws_CO_4\",\"ResultCode\":0,\"ResultDesc\":\"ok\"}}}",
-			       &i),
-			 GW_EPROTO_MALFORMED);
-	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
-			       "\"CheckoutRequestID\":\"ws_CO_5\",\"ResultCode\":0,\"ResultDesc\":\"ok\","
-			       "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":1.5},"
-			       "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"R1\"}]}}}}",
-			       &i),
-			 GW_EPROTO_MALFORMED);
+	assert_int_equal(
+	    parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
+		  "\"CheckoutRequestID\":\"ws_CO_4\",\"ResultCode\":0,\"ResultDesc\":\"ok\"}}}",
+		  &i),
+	    GW_EPROTO_MALFORMED);
+	assert_int_equal(
+	    parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
+		  "\"CheckoutRequestID\":\"ws_CO_5\",\"ResultCode\":0,\"ResultDesc\":\"ok\","
+		  "\"CallbackMetadata\":{\"Item\":[{\"Name\":\"Amount\",\"Value\":1.5},"
+		  "{\"Name\":\"MpesaReceiptNumber\",\"Value\":\"R1\"}]}}}}",
+		  &i),
+	    GW_EPROTO_MALFORMED);
 	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
 			       "\"ResultCode\":1032}}}",
 			       &i),
@@ -189,10 +212,11 @@ static void test_parse_callback(void **state)
 			       &i),
 			 GW_EPROTO_MALFORMED);
 	assert_int_equal(parse("not json", &i), GW_EPROTO_MALFORMED);
-	assert_int_equal(parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
-			       "\"CheckoutRequestID\":\"ws_CO_6\",\"ResultCode\":1032,\"ResultCode\":0}}}",
-			       &i),
-			 GW_EPROTO_MALFORMED);
+	assert_int_equal(
+	    parse("{\"Body\":{\"stkCallback\":{\"MerchantRequestID\":\"m\","
+		  "\"CheckoutRequestID\":\"ws_CO_6\",\"ResultCode\":1032,\"ResultCode\":0}}}",
+		  &i),
+	    GW_EPROTO_MALFORMED);
 }
 
 static void test_transitions(void **state)
@@ -224,10 +248,10 @@ static void test_transitions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_password_vector), cmocka_unit_test(test_timestamp_day_rollover),
-		cmocka_unit_test(test_map_result),	cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_msisdn),		cmocka_unit_test(test_wire_amount),
-		cmocka_unit_test(test_parse_callback),	cmocka_unit_test(test_transitions),
+	    cmocka_unit_test(test_password_vector), cmocka_unit_test(test_timestamp_day_rollover),
+	    cmocka_unit_test(test_map_result),	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_msisdn),	    cmocka_unit_test(test_wire_amount),
+	    cmocka_unit_test(test_parse_callback),  cmocka_unit_test(test_transitions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

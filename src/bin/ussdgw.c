@@ -5,14 +5,18 @@
 #include <string.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/audit.h"
 #include "ussdgw/config.h"
 #include "ussdgw/crypto.h"
 #include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/pay.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
+#include "ussdgw/smpp_link.h"
+#include "ussdgw/sms_mo_basic.h"
 
 /* The key directory: opened first, so every later service can use it, and a
  * key file readable by others stops the node before any socket opens. */
@@ -110,9 +114,14 @@ int main(int argc, char **argv)
 	daemon_add_service(&keys_service);
 	daemon_add_service(&store_redis_service);
 	daemon_add_service(&store_pg_service);
+	daemon_add_service(&audit_service);
+	daemon_add_service(&smpp_links_service);
+	daemon_add_service(&sms_mo_basic_service);
+	daemon_add_service(&pay_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);
+	daemon_add_service(&pay_admin_service);
 	int code = daemon_run(&node);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");

@@ -15,7 +15,8 @@ LINK=u$$_$RANDOM
 rcli() { redis-cli -p "$USSDGW_REDIS_PORT" "$@"; }
 cleanup() {
 	local rc=$?
-	for p in "${gw_pids[@]}"; do { kill -9 "$p"; wait "$p" || true; } 2>/dev/null; done
+	for p in "${gw_pids[@]}"; do [ -n "$p" ] && { kill -9 "$p"; wait "$p" || true; } 2>/dev/null; done
+	true
 	[ -n "$sim_pid" ] && { kill -9 "$sim_pid"; wait "$sim_pid" || true; } 2>/dev/null
 	[ -n "$wallet_pid" ] && { kill -9 "$wallet_pid"; wait "$wallet_pid" || true; } 2>/dev/null
 	rcli --scan --pattern "*{$LINK*" 2>/dev/null | xargs -r redis-cli -p "$USSDGW_REDIS_PORT" del >/dev/null 2>&1 || true

@@ -527,7 +527,13 @@ function ussdReply(body) {
 	const text = String(body.text === undefined ? '' : body.text);
 	if (text.length > 182)
 		return [400, { error: 'text longer than 182 characters' }];
-	const b = s.bind && s.bind.bound ? s.bind : pickRx();
+	let b = s.bind && s.bind.bound ? s.bind : pickRx();
+	if (body.bind !== undefined) {
+		/* a centre with several binds of one gateway account may use any of them */
+		b = binds.find((x) => x.id === Number(body.bind) && x.bound && canReceive(x)) || null;
+		if (!b)
+			return [409, { error: 'no such bound receiver', bind: body.bind }];
+	}
 	if (!b)
 		return [409, { error: 'no_bind' }];
 	s.dialog_seq++;
@@ -553,7 +559,9 @@ async function ussdResend(body) {
 		return [200, { session: s.id, mode, deliver_sm_seq: pdu.sequence_number, bind: b.id }];
 	}
 	if (mode === 'new_seq') {
-		const b = s.bind && s.bind.bound ? s.bind : pickRx();
+		let b = s.bind && s.bind.bound ? s.bind : pickRx();
+		if (body.bind !== undefined)
+			b = binds.find((x) => x.id === Number(body.bind) && x.bound && canReceive(x)) || null;
 		if (!b)
 			return [409, { error: 'no_bind' }];
 		const pdu = deliverSessionStep(s, b, fields);

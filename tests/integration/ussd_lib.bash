@@ -67,7 +67,7 @@ write_config() {
 	[ -n "${USSDGW_PG_APP_PASSWORD_FILE:-}" ] && pwline=", \"password_file\": \"$USSDGW_PG_APP_PASSWORD_FILE\""
 	cat > "$tmp/gw$n.json" <<JSON
 {
-  "node": { "id": "n$$-$n" },
+  "node": { "id": "$LINK-$n" },
   "log": { "level": "info", "format": "text" },
   "keys": { "dir": "$tmp/keys" },
   "redis": { "host": "127.0.0.1", "port": $USSDGW_REDIS_PORT },

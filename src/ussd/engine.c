@@ -904,6 +904,12 @@ static int svc_start(struct gw_node *node, void **state)
 {
 	struct smpp_links *links = smpp_links_of_service(daemon_service_state("smpp-links"));
 	struct store_redis *redis = daemon_service_state("redis");
+	json_t *lcfg = cfg_get(cfg_root(node->cfg), "links");
+	if (!json_array_size(lcfg)) {
+		LOGP(DUSSD, LOG_INFO, "no SMPP link configured: the USSD engine stays idle");
+		*state = NULL;
+		return 0;
+	}
 	if (!links || !redis) {
 		LOGP(DUSSD, LOG_FATAL, "the USSD engine needs the redis and smpp-links services");
 		return GW_ECONFIG;
@@ -942,6 +948,10 @@ static int svc_start(struct gw_node *node, void **state)
 static void svc_drain(struct gw_node *node, void *state)
 {
 	struct engine *e = state;
+	if (!e) {
+		daemon_drained(node, "ussd");
+		return;
+	}
 	e->draining = true;
 	if (e->inflight == 0)
 		daemon_drained(node, "ussd");
@@ -951,6 +961,8 @@ static void svc_stop(struct gw_node *node, void *state)
 {
 	(void)node;
 	struct engine *e = state;
+	if (!e)
+		return;
 	http_admin_unregister("POST", "/admin/menus/reload");
 	g_engine = NULL;
 	http_client_free(e->http);
@@ -962,6 +974,8 @@ static void svc_reload(struct gw_node *node, void *state, const struct cfg *newc
 {
 	(void)node;
 	struct engine *e = state;
+	if (!e)
+		return;
 	read_opts(e, newcfg);
 	ussd_menus_reload(e->menus, on_reloaded, NULL);
 }

@@ -876,8 +876,7 @@ static void on_reloaded(void *cls, int err, const char *detail)
 	json_t *b = json_pack("{s:s, s:s, s:i}", "status", err ? "error" : "ok", "detail",
 			      detail ? detail : "", "held",
 			      g_engine ? (int)ussd_menus_held(g_engine->menus) : 0);
-	http_reply_json(req, err ? 422 : 200, b);
-	json_decref(b);
+	http_reply_json(req, err ? 422 : 200, b); /* takes the reference */
 }
 
 static void admin_reload(struct http_req *req, void *cls)

@@ -991,11 +991,19 @@ int menu_step(const struct menu *m, const struct menu_state *in, const struct me
 		return 0;
 	case MENU_EV_TIMEOUT:
 	case MENU_EV_ABORT:
-		/* Worth resuming: an interactive screen past the start one. */
+		/* Worth resuming: an interactive screen past the start one. Past a
+		 * PIN check the single-use token dies with the session, so the
+		 * resumed session asks for the PIN again. */
 		if (out->screen >= 0 && (size_t)out->screen < m->nscr &&
 		    interactive(&m->scr[out->screen]) && out->screen != m->start &&
 		    out->screen != m->resume)
 			out->resume_screen = out->screen;
+		for (size_t i = 0; i < m->nscr && out->resume_screen >= 0; i++) {
+			if (m->scr[i].token_var && json_object_get(out->vars, m->scr[i].token_var)) {
+				out->resume_screen = (int)i;
+				break;
+			}
+		}
 		end_session(&sp, ev->kind == MENU_EV_TIMEOUT ? MENU_END_TIMEOUT : MENU_END_USER, "");
 		return 0;
 	default:

@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "menu/menu_int.h"
+#include "ussdgw/crypto.h"
 #include "ussdgw/gw_error.h"
 
 /* ------------------------------------------------------------------ */
@@ -1829,13 +1828,8 @@ static void compile_top(struct cc *c, json_t *root)
 
 static void sha256_hex(const void *data, size_t n, char out[65])
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(ctx, data, n) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
-		memset(md, 0, sizeof(md));
-	EVP_MD_CTX_free(ctx);
+	uint8_t md[32];
+	crypto_sha256(data, n, md);
 	for (size_t i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

@@ -364,6 +364,30 @@ static void test_resume(void **state)
 	in(&s, "0");
 	assert_string_equal(screen(&s), "bill_business");
 	sess_free(&s);
+
+	/* Cut after the PIN check: the token is gone, the PIN is asked again. */
+	sess_init(&s, demo);
+	dial(&s, "*384#");
+	in(&s, "1");
+	in(&s, "0712345678");
+	in(&s, "100");
+	in(&s, "1234");
+	result(&s, MENU_RES_OK, "{\"token\":\"tok-r\"}");
+	assert_string_equal(screen(&s), "send_confirm");
+	struct menu_event ab = {.kind = MENU_EV_ABORT};
+	assert_int_equal(step(&s, &ab), 0);
+	assert_null(strstr(s.json, "tok-r"));
+	dial(&s, "*384#");
+	in(&s, "1");
+	assert_string_equal(screen(&s), "send_pin");
+	assert_int_equal(json_integer_value(json_object_get(s.st.vars, "amount")), 10000);
+	/* Navigation is off on PIN screens: "0" is a (too short) PIN attempt,
+	 * refused without asking the wallet. */
+	in(&s, "0");
+	assert_string_equal(screen(&s), "send_pin");
+	assert_int_equal(s.st.retries, 1);
+	assert_int_equal(s.out.nactions, 0);
+	sess_free(&s);
 }
 
 #define TINY                                                                                       \

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "menu/menu_int.h"
+#include "ussdgw/crypto.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/menu.h"
 
@@ -114,6 +115,15 @@ static void test_hash_canonical(void **state)
 	char *compact = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_int_equal(menu_load_buffer(compact, strlen(compact), &b, NULL), 0);
 	assert_string_equal(menu_hash(a), menu_hash(b));
+	/* The hash is SHA-256 over the canonical text (sorted keys, compact). */
+	char *canon = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	uint8_t md[32];
+	crypto_sha256(canon, strlen(canon), md);
+	char hex[65];
+	for (size_t i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	assert_string_equal(menu_hash(a), hex);
+	free(canon);
 	json_object_set_new(json_array_get(json_object_get(root, "screens"), 0), "text",
 			    json_pack("{s:s,s:s}", "en", "DemoPesa!", "sw", "DemoPesa!"));
 	char *changed = json_dumps(root, 0);

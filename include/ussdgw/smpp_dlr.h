@@ -49,13 +49,13 @@ bool smpp_msg_state_final(unsigned state);
 
 /** A parsed receipt. Fields not found stay zero / empty. */
 struct smpp_dlr {
-	char id[SMPP_DLR_ID_MAX];  /**< as found (TLV preferred), NUL-terminated */
-	unsigned state;            /**< enum smpp_msg_state; 0 when neither TLV nor stat word */
-	char stat[9];              /**< stat word as found ("DELIVRD"), may be empty */
-	int err;                   /**< err: value or network_error_code; -1 when absent */
+	char id[SMPP_DLR_ID_MAX]; /**< as found (TLV preferred), NUL-terminated */
+	unsigned state;		  /**< enum smpp_msg_state; 0 when neither TLV nor stat word */
+	char stat[9];		  /**< stat word as found ("DELIVRD"), may be empty */
+	int err;		  /**< err: value or network_error_code; -1 when absent */
 	unsigned sub, dlvrd;
 	char submit_date[13], done_date[13]; /**< digits as found (10 or 12), may be empty */
-	bool from_tlv;             /**< id/state came from receipted_message_id/message_state */
+	bool from_tlv; /**< id/state came from receipted_message_id/message_state */
 };
 
 /**
@@ -102,9 +102,8 @@ typedef void (*smpp_dlr_cb)(void *cls, int err, const char *mt_id);
  * ESME_ROK), and apply a receipt parked under it. @p cb (may be NULL) gets the
  * MT id of an applied early receipt or NULL.
  */
-int smpp_dlr_map(struct store_redis *r, const char *link, const char *smsc_id,
-		 const char *mt_id, unsigned ttl_s, unsigned early_ttl_s, smpp_dlr_cb cb,
-		 void *cls);
+int smpp_dlr_map(struct store_redis *r, const char *link, const char *smsc_id, const char *mt_id,
+		 unsigned ttl_s, unsigned early_ttl_s, smpp_dlr_cb cb, void *cls);
 
 /**
  * Correlate a receipt: apply it to the mapped MT, or park it. @p cb gets err 0 and the

@@ -59,10 +59,10 @@ void smpp_mo_respond(struct smpp_mo *mo, uint32_t status);
 /** Result of a submit: @p status is the SMSC's command_status (0 = accepted) or, when
  *  @p err is non-zero, the request never got an answer (no bind, timeout, dropped). */
 struct smpp_submit_result {
-	int err;                /**< 0, GW_ETIMEDOUT_PEER, GW_EAGAIN (no bind up), GW_ESHUTDOWN... */
-	uint32_t status;        /**< command_status of the response when err == 0 */
-	char message_id[66];    /**< normalised message id from the response, "" if none */
-	const char *bind;       /**< bind that carried it (static storage of the link) */
+	int err;	     /**< 0, GW_ETIMEDOUT_PEER, GW_EAGAIN (no bind up), GW_ESHUTDOWN... */
+	uint32_t status;     /**< command_status of the response when err == 0 */
+	char message_id[66]; /**< normalised message id from the response, "" if none */
+	const char *bind;    /**< bind that carried it (static storage of the link) */
 };
 typedef void (*smpp_submit_cb)(void *cls, const struct smpp_submit_result *res);
 
@@ -80,8 +80,8 @@ int smpp_links_submit(struct smpp_links *links, const char *link, const char *pr
 /** What the links need from the node. All borrowed; they must outlive the links. */
 struct smpp_links_opts {
 	const struct crypto_keyring *keys; /**< for TLS contexts (NULL: no TLS link allowed) */
-	struct store_redis *redis;         /**< MT queue, receipts, reassembly (NULL: none of them) */
-	const char *node_id;               /**< consumer name in the MT queue groups */
+	struct store_redis *redis; /**< MT queue, receipts, reassembly (NULL: none of them) */
+	const char *node_id;	   /**< consumer name in the MT queue groups */
 };
 
 /** Create the links of config `links[]` on @p loop (they connect when started).

@@ -8,8 +8,8 @@
  * that died are taken over by XAUTOCLAIM after links[].mt_claim_idle_ms.
  *
  * Per MT, the hash ussdgw:mt:{LINK}:MTID records its life: state (queued,
- * submitted, failed), status, smsc_ids, attempts (times it went out, from any node), and later the receipt
- * (smpp_dlr.h). Its TTL is links[].dlr_ttl_s.
+ * submitted, failed), status, smsc_ids, attempts (times it went out, from any node), and later the
+ * receipt (smpp_dlr.h). Its TTL is links[].dlr_ttl_s.
  *
  * The queue is bounded: enqueue refuses (GW_EOVERLOAD) when the stream holds
  * links[].mt_queue_max entries. Durability is Redis's (AOF; the dev stack uses
@@ -28,13 +28,14 @@ struct store_redis;
 
 /** An MT SMS as the MT egress point hands it over. Strings are borrowed for the call. */
 struct smpp_mt {
-	const char *mt_id;  /**< per-MT id for receipts and status; NULL = a UUID v4 is made */
-	const char *to;     /**< E.164 digits */
-	const char *from;   /**< sender: short code, alphanumeric or number */
-	const char *text;   /**< UTF-8; split per the link's concat setting */
+	const char *mt_id; /**< per-MT id for receipts and status; NULL = a UUID v4 is made */
+	const char *to;	   /**< E.164 digits */
+	const char *from;  /**< sender: short code, alphanumeric or number */
+	const char *text;  /**< UTF-8; split per the link's concat setting */
 	uint8_t src_ton, src_npi, dst_ton, dst_npi;
-	const char *msg_class;    /**< "reply", "transactional", "promotional" (NULL = transactional) */
-	int registered_delivery;  /**< -1 = the link's default */
+	const char
+	    *msg_class; /**< "reply", "transactional", "promotional" (NULL = transactional) */
+	int registered_delivery; /**< -1 = the link's default */
 };
 
 typedef void (*smpp_mtq_cb)(void *cls, int err, const char *mt_id);
@@ -55,11 +56,11 @@ struct smpp_mtq_entry {
 	char stream_id[48];
 	char mt_id[64];
 	char to[24], from[24];
-	char *text;              /**< malloc'd UTF-8 */
+	char *text; /**< malloc'd UTF-8 */
 	uint8_t src_ton, src_npi, dst_ton, dst_npi;
 	char msg_class[16];
 	int registered_delivery;
-	bool deleted;            /**< the entry vanished (acknowledged elsewhere): ack and forget */
+	bool deleted; /**< the entry vanished (acknowledged elsewhere): ack and forget */
 };
 
 /** Entries read; @p e is an array of @p n owned by the callee (copy what you keep, or steal

@@ -20,28 +20,28 @@
 
 /** One outstanding request. */
 struct smpp_window_slot {
-	uint32_t seq;      /**< 0 = free */
+	uint32_t seq; /**< 0 = free */
 	uint32_t command_id;
 	double sent_at;
 	double deadline;
-	void *cookie;      /**< the caller's request */
+	void *cookie; /**< the caller's request */
 };
 
 struct smpp_window {
-	unsigned size;         /**< configured window */
-	unsigned effective;    /**< current window after slow-downs (1..size) */
+	unsigned size;	    /**< configured window */
+	unsigned effective; /**< current window after slow-downs (1..size) */
 	unsigned used;
-	unsigned ok_run;       /**< successes since the last grow / throttle */
+	unsigned ok_run;		/**< successes since the last grow / throttle */
 	struct smpp_window_slot *slots; /**< @c size entries */
 	/* token bucket */
-	double tps;            /**< 0 = no cap */
+	double tps; /**< 0 = no cap */
 	double tokens;
 	double refilled_at;
 	/* slow-down */
-	double pause_s;        /**< configured base pause */
-	double pause_cur;      /**< current pause (base .. 32 x base) */
+	double pause_s;	  /**< configured base pause */
+	double pause_cur; /**< current pause (base .. 32 x base) */
 	double paused_until;
-	uint64_t throttles;    /**< throttle answers seen */
+	uint64_t throttles; /**< throttle answers seen */
 };
 
 /** Set up with @p size slots (allocated once). @return 0 or GW_ENOMEM / GW_EINVAL. */

@@ -59,12 +59,17 @@ static void connected_poll(struct ev_loop *l, ev_timer *w, int revents)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"link", required_argument, NULL, 'l'},
-		{"to", required_argument, NULL, 't'},     {"from", required_argument, NULL, 'f'},
-		{"text", required_argument, NULL, 'x'},   {"count", required_argument, NULL, 'n'},
-		{"id-prefix", required_argument, NULL, 'p'}, {"rd", required_argument, NULL, 'r'},
-		{"show", required_argument, NULL, 's'},   {"text-index", no_argument, NULL, 'i'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"link", required_argument, NULL, 'l'},
+	    {"to", required_argument, NULL, 't'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"text", required_argument, NULL, 'x'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"id-prefix", required_argument, NULL, 'p'},
+	    {"rd", required_argument, NULL, 'r'},
+	    {"show", required_argument, NULL, 's'},
+	    {"text-index", no_argument, NULL, 'i'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *link = NULL, *to = NULL, *from = "384", *text = NULL;
 	const char *prefix = NULL, *show = NULL;
@@ -72,22 +77,44 @@ int main(int argc, char **argv)
 	int rd = -1, ch, text_index = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': config = optarg; break;
-		case 'l': link = optarg; break;
-		case 't': to = optarg; break;
-		case 'f': from = optarg; break;
-		case 'x': text = optarg; break;
-		case 'n': count = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'p': prefix = optarg; break;
-		case 'r': rd = atoi(optarg); break;
-		case 's': show = optarg; break;
-		case 'i': text_index = 1; break;
-		default: return 2;
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			link = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'x':
+			text = optarg;
+			break;
+		case 'n':
+			count = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 'r':
+			rd = atoi(optarg);
+			break;
+		case 's':
+			show = optarg;
+			break;
+		case 'i':
+			text_index = 1;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (!config || !link || (!show && (!to || !text))) {
-		fprintf(stderr, "usage: ussdgw-mtq --config PATH --link NAME (--to MSISDN --text TEXT "
-				"[--from SRC] [--count N] [--id-prefix P] [--rd N] | --show MTID)\n");
+		fprintf(stderr,
+			"usage: ussdgw-mtq --config PATH --link NAME (--to MSISDN --text TEXT "
+			"[--from SRC] [--count N] [--id-prefix P] [--rd N] | --show MTID)\n");
 		return 2;
 	}
 	log_set_all_levels(LOG_WARN);
@@ -132,7 +159,11 @@ int main(int argc, char **argv)
 			snprintf(txt, sizeof(txt), "%s%s%u", text, text_index ? "-" : "", i);
 			if (!text_index)
 				snprintf(txt, sizeof(txt), "%s", text);
-			struct smpp_mt mt = {.to = to, .from = from, .text = txt, .dst_ton = 1, .dst_npi = 1,
+			struct smpp_mt mt = {.to = to,
+					     .from = from,
+					     .text = txt,
+					     .dst_ton = 1,
+					     .dst_npi = 1,
 					     .registered_delivery = rd};
 			if (prefix) {
 				snprintf(id, sizeof(id), "%s%u", prefix, i);

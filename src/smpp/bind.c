@@ -14,19 +14,29 @@
 #include "ussdgw/metrics.h"
 
 static const char *const state_names[SB_STATE_COUNT] = {
-	[SB_CLOSED] = "CLOSED",		[SB_CONNECTING] = "CONNECTING",
-	[SB_TLS_HANDSHAKE] = "TLS_HANDSHAKE", [SB_BINDING] = "BINDING",
-	[SB_BOUND] = "BOUND",		[SB_DRAINING] = "DRAINING",
-	[SB_UNBINDING] = "UNBINDING",	[SB_BACKOFF] = "BACKOFF",
+    [SB_CLOSED] = "CLOSED",
+    [SB_CONNECTING] = "CONNECTING",
+    [SB_TLS_HANDSHAKE] = "TLS_HANDSHAKE",
+    [SB_BINDING] = "BINDING",
+    [SB_BOUND] = "BOUND",
+    [SB_DRAINING] = "DRAINING",
+    [SB_UNBINDING] = "UNBINDING",
+    [SB_BACKOFF] = "BACKOFF",
 };
 
 static const char *const event_names[SB_EVENT_COUNT] = {
-	[SBE_START] = "START",		  [SBE_TCP_UP] = "TCP_UP",
-	[SBE_TLS_UP] = "TLS_UP",	  [SBE_BIND_OK] = "BIND_OK",
-	[SBE_BIND_REFUSED] = "BIND_REFUSED", [SBE_IO_DOWN] = "IO_DOWN",
-	[SBE_TIMEOUT] = "TIMEOUT",	  [SBE_DRAIN] = "DRAIN",
-	[SBE_WINDOW_EMPTY] = "WINDOW_EMPTY", [SBE_UNBIND_RESP] = "UNBIND_RESP",
-	[SBE_PEER_UNBIND] = "PEER_UNBIND", [SBE_STOP] = "STOP",
+    [SBE_START] = "START",
+    [SBE_TCP_UP] = "TCP_UP",
+    [SBE_TLS_UP] = "TLS_UP",
+    [SBE_BIND_OK] = "BIND_OK",
+    [SBE_BIND_REFUSED] = "BIND_REFUSED",
+    [SBE_IO_DOWN] = "IO_DOWN",
+    [SBE_TIMEOUT] = "TIMEOUT",
+    [SBE_DRAIN] = "DRAIN",
+    [SBE_WINDOW_EMPTY] = "WINDOW_EMPTY",
+    [SBE_UNBIND_RESP] = "UNBIND_RESP",
+    [SBE_PEER_UNBIND] = "PEER_UNBIND",
+    [SBE_STOP] = "STOP",
 };
 
 const char *smpp_bind_state_name(enum smpp_bind_state s)
@@ -45,43 +55,43 @@ static const struct {
 	enum smpp_bind_event ev;
 	enum smpp_bind_state to;
 } transitions[] = {
-	{SB_CLOSED, SBE_START, SB_CONNECTING},
-	{SB_CONNECTING, SBE_TCP_UP, SB_BINDING},
-	{SB_CONNECTING, SBE_TLS_UP, SB_TLS_HANDSHAKE}, /* TCP up, TLS handshake starts */
-	{SB_CONNECTING, SBE_IO_DOWN, SB_BACKOFF},
-	{SB_CONNECTING, SBE_TIMEOUT, SB_BACKOFF},
-	{SB_CONNECTING, SBE_DRAIN, SB_CLOSED},
-	{SB_CONNECTING, SBE_STOP, SB_CLOSED},
-	{SB_TLS_HANDSHAKE, SBE_TCP_UP, SB_BINDING}, /* handshake done */
-	{SB_TLS_HANDSHAKE, SBE_IO_DOWN, SB_BACKOFF},
-	{SB_TLS_HANDSHAKE, SBE_TIMEOUT, SB_BACKOFF},
-	{SB_TLS_HANDSHAKE, SBE_DRAIN, SB_CLOSED},
-	{SB_TLS_HANDSHAKE, SBE_STOP, SB_CLOSED},
-	{SB_BINDING, SBE_BIND_OK, SB_BOUND},
-	{SB_BINDING, SBE_BIND_REFUSED, SB_BACKOFF},
-	{SB_BINDING, SBE_IO_DOWN, SB_BACKOFF},
-	{SB_BINDING, SBE_TIMEOUT, SB_BACKOFF},
-	{SB_BINDING, SBE_PEER_UNBIND, SB_BACKOFF},
-	{SB_BINDING, SBE_DRAIN, SB_CLOSED},
-	{SB_BINDING, SBE_STOP, SB_CLOSED},
-	{SB_BOUND, SBE_DRAIN, SB_DRAINING},
-	{SB_BOUND, SBE_IO_DOWN, SB_BACKOFF},
-	{SB_BOUND, SBE_TIMEOUT, SB_BACKOFF},
-	{SB_BOUND, SBE_PEER_UNBIND, SB_BACKOFF},
-	{SB_BOUND, SBE_STOP, SB_CLOSED},
-	{SB_DRAINING, SBE_WINDOW_EMPTY, SB_UNBINDING},
-	{SB_DRAINING, SBE_TIMEOUT, SB_UNBINDING},
-	{SB_DRAINING, SBE_IO_DOWN, SB_CLOSED},
-	{SB_DRAINING, SBE_PEER_UNBIND, SB_CLOSED},
-	{SB_DRAINING, SBE_STOP, SB_CLOSED},
-	{SB_UNBINDING, SBE_UNBIND_RESP, SB_CLOSED},
-	{SB_UNBINDING, SBE_TIMEOUT, SB_CLOSED},
-	{SB_UNBINDING, SBE_IO_DOWN, SB_CLOSED},
-	{SB_UNBINDING, SBE_PEER_UNBIND, SB_CLOSED},
-	{SB_UNBINDING, SBE_STOP, SB_CLOSED},
-	{SB_BACKOFF, SBE_TIMEOUT, SB_CONNECTING},
-	{SB_BACKOFF, SBE_DRAIN, SB_CLOSED},
-	{SB_BACKOFF, SBE_STOP, SB_CLOSED},
+    {SB_CLOSED, SBE_START, SB_CONNECTING},
+    {SB_CONNECTING, SBE_TCP_UP, SB_BINDING},
+    {SB_CONNECTING, SBE_TLS_UP, SB_TLS_HANDSHAKE}, /* TCP up, TLS handshake starts */
+    {SB_CONNECTING, SBE_IO_DOWN, SB_BACKOFF},
+    {SB_CONNECTING, SBE_TIMEOUT, SB_BACKOFF},
+    {SB_CONNECTING, SBE_DRAIN, SB_CLOSED},
+    {SB_CONNECTING, SBE_STOP, SB_CLOSED},
+    {SB_TLS_HANDSHAKE, SBE_TCP_UP, SB_BINDING}, /* handshake done */
+    {SB_TLS_HANDSHAKE, SBE_IO_DOWN, SB_BACKOFF},
+    {SB_TLS_HANDSHAKE, SBE_TIMEOUT, SB_BACKOFF},
+    {SB_TLS_HANDSHAKE, SBE_DRAIN, SB_CLOSED},
+    {SB_TLS_HANDSHAKE, SBE_STOP, SB_CLOSED},
+    {SB_BINDING, SBE_BIND_OK, SB_BOUND},
+    {SB_BINDING, SBE_BIND_REFUSED, SB_BACKOFF},
+    {SB_BINDING, SBE_IO_DOWN, SB_BACKOFF},
+    {SB_BINDING, SBE_TIMEOUT, SB_BACKOFF},
+    {SB_BINDING, SBE_PEER_UNBIND, SB_BACKOFF},
+    {SB_BINDING, SBE_DRAIN, SB_CLOSED},
+    {SB_BINDING, SBE_STOP, SB_CLOSED},
+    {SB_BOUND, SBE_DRAIN, SB_DRAINING},
+    {SB_BOUND, SBE_IO_DOWN, SB_BACKOFF},
+    {SB_BOUND, SBE_TIMEOUT, SB_BACKOFF},
+    {SB_BOUND, SBE_PEER_UNBIND, SB_BACKOFF},
+    {SB_BOUND, SBE_STOP, SB_CLOSED},
+    {SB_DRAINING, SBE_WINDOW_EMPTY, SB_UNBINDING},
+    {SB_DRAINING, SBE_TIMEOUT, SB_UNBINDING},
+    {SB_DRAINING, SBE_IO_DOWN, SB_CLOSED},
+    {SB_DRAINING, SBE_PEER_UNBIND, SB_CLOSED},
+    {SB_DRAINING, SBE_STOP, SB_CLOSED},
+    {SB_UNBINDING, SBE_UNBIND_RESP, SB_CLOSED},
+    {SB_UNBINDING, SBE_TIMEOUT, SB_CLOSED},
+    {SB_UNBINDING, SBE_IO_DOWN, SB_CLOSED},
+    {SB_UNBINDING, SBE_PEER_UNBIND, SB_CLOSED},
+    {SB_UNBINDING, SBE_STOP, SB_CLOSED},
+    {SB_BACKOFF, SBE_TIMEOUT, SB_CONNECTING},
+    {SB_BACKOFF, SBE_DRAIN, SB_CLOSED},
+    {SB_BACKOFF, SBE_STOP, SB_CLOSED},
 };
 
 static void bind_fsm(struct smpp_bind *b, enum smpp_bind_event ev, const char *why);
@@ -110,8 +120,8 @@ static void count_pdu(struct smpp_bind *b, const char *dir, uint32_t cmd, uint32
 	char labels[256];
 	snprintf(labels, sizeof(labels), "bind=\"%s\",dir=\"%s\",command=\"%s\",status=\"%s\"",
 		 b->name, dir, smpp_command_name(cmd), smpp_status_name(status));
-	metric_inc(metrics_counter("ussdgw_smpp_pdus_total", "SMPP PDUs by bind, direction, command and status",
-				   labels));
+	metric_inc(metrics_counter("ussdgw_smpp_pdus_total",
+				   "SMPP PDUs by bind, direction, command and status", labels));
 }
 
 static int send_pdu(struct smpp_bind *b, const struct smpp_pdu *pdu)
@@ -153,8 +163,8 @@ int smpp_bind_request(struct smpp_bind *b, struct smpp_pdu *pdu, double deadline
 	if (!b->conn)
 		return GW_ESHUTDOWN;
 	pdu->sequence_number = next_seq(b);
-	int rc = smpp_window_add(&b->win, pdu->sequence_number, pdu->command_id, now_of(b), deadline,
-				 req, take_token);
+	int rc = smpp_window_add(&b->win, pdu->sequence_number, pdu->command_id, now_of(b),
+				 deadline, req, take_token);
 	if (rc)
 		return rc;
 	rc = send_pdu(b, pdu);
@@ -168,8 +178,8 @@ int smpp_bind_request(struct smpp_bind *b, struct smpp_pdu *pdu, double deadline
 
 int smpp_bind_respond(struct smpp_bind *b, const struct smpp_pdu *resp)
 {
-	if (!b->conn || (b->state != SB_BOUND && b->state != SB_DRAINING && b->state != SB_UNBINDING &&
-			 b->state != SB_BINDING))
+	if (!b->conn || (b->state != SB_BOUND && b->state != SB_DRAINING &&
+			 b->state != SB_UNBINDING && b->state != SB_BINDING))
 		return GW_ESHUTDOWN;
 	return send_pdu(b, resp);
 }
@@ -231,7 +241,8 @@ static void conn_down(void *cls, int err, const char *why)
 	struct smpp_bind *b = cls;
 	smpp_conn_free(b->conn); /* torn down already; the memory goes on an idle turn */
 	b->conn = NULL;
-	LOGP(DSMPP, LOG_NOTICE, "bind %s: connection down: %s (%s)", b->name, why, gw_strerror(err));
+	LOGP(DSMPP, LOG_NOTICE, "bind %s: connection down: %s (%s)", b->name, why,
+	     gw_strerror(err));
 	bind_fsm(b, SBE_IO_DOWN, why);
 }
 
@@ -270,11 +281,13 @@ static void handle_resp(struct smpp_bind *b, const struct smpp_pdu *pdu)
 		return;
 	case REQ_SUBMIT_USER:
 	case REQ_SUBMIT_MT:
-		if (pdu->command_status == ESME_RTHROTTLED || pdu->command_status == ESME_RMSGQFUL) {
+		if (pdu->command_status == ESME_RTHROTTLED ||
+		    pdu->command_status == ESME_RMSGQFUL) {
 			smpp_window_throttled(&b->win, now_of(b));
 			metric_inc(b->m_throttles);
 			LOGP(DSMPP, LOG_NOTICE, "bind %s: %s: window %u, pause %.1f s", b->name,
-			     smpp_status_name(pdu->command_status), b->win.effective, b->win.pause_cur);
+			     smpp_status_name(pdu->command_status), b->win.effective,
+			     b->win.pause_cur);
 		} else if (pdu->command_status == ESME_ROK) {
 			smpp_window_ok(&b->win);
 		}
@@ -309,8 +322,8 @@ static void conn_pdu(void *cls, const uint8_t *frame, size_t len)
 				  gw_strerror(rc));
 		uint8_t out[16];
 		size_t ol;
-		if (b->conn && smpp_encode_error(pdu.header_valid ? &pdu : NULL, pdu.error_status, out,
-						 sizeof(out), &ol) == 0)
+		if (b->conn && smpp_encode_error(pdu.header_valid ? &pdu : NULL, pdu.error_status,
+						 out, sizeof(out), &ol) == 0)
 			smpp_conn_send(b->conn, out, ol);
 		return;
 	}
@@ -337,7 +350,8 @@ static void conn_pdu(void *cls, const uint8_t *frame, size_t len)
 		} else {
 			/* Not taking new work: the SMSC delivers it again elsewhere. */
 			smpp_pdu_init_resp(&resp, &pdu);
-			resp.command_status = b->state == SB_BOUND ? ESME_RINVBNDSTS : ESME_RX_T_APPN;
+			resp.command_status =
+			    b->state == SB_BOUND ? ESME_RINVBNDSTS : ESME_RX_T_APPN;
 			resp.flags |= SMPP_PDU_F_HEADER_ONLY;
 			send_pdu(b, &resp);
 		}
@@ -355,10 +369,10 @@ static void conn_pdu(void *cls, const uint8_t *frame, size_t len)
 }
 
 static const struct smpp_conn_cbs conn_cbs = {
-	.tls_start = conn_tls_start,
-	.up = conn_up,
-	.pdu = conn_pdu,
-	.down = conn_down,
+    .tls_start = conn_tls_start,
+    .up = conn_up,
+    .pdu = conn_pdu,
+    .down = conn_down,
 };
 
 /* --- timers ------------------------------------------------------------------------ */
@@ -407,8 +421,8 @@ static void idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		struct smpp_req *req = calloc(1, sizeof(*req));
 		if (req) {
 			req->kind = REQ_ENQUIRE;
-			if (smpp_bind_request(b, &p, now_of(b) + b->link->resp_timeout_ms / 1000.0, req,
-					      false) == 0)
+			if (smpp_bind_request(b, &p, now_of(b) + b->link->resp_timeout_ms / 1000.0,
+					      req, false) == 0)
 				b->enquire_out = true;
 			else
 				free(req);
@@ -456,8 +470,8 @@ static void onenter(struct smpp_bind *b, enum smpp_bind_state old)
 		b->epoch++;
 		b->next_seq = 1;
 		int rc = smpp_conn_open(loop_of(b), b->host, b->port, l->tls,
-					l->tls_name[0] ? l->tls_name : b->host, l->max_pdu_len, &conn_cbs,
-					b, &b->conn);
+					l->tls_name[0] ? l->tls_name : b->host, l->max_pdu_len,
+					&conn_cbs, b, &b->conn);
 		if (rc) {
 			LOGP(DSMPP, LOG_NOTICE, "bind %s: connect to %s:%d: %s", b->name, b->host,
 			     b->port, gw_strerror(rc));
@@ -494,7 +508,8 @@ static void onenter(struct smpp_bind *b, enum smpp_bind_state old)
 		struct smpp_req *req = calloc(1, sizeof(*req));
 		if (req) {
 			req->kind = REQ_UNBIND;
-			if (smpp_bind_request(b, &p, now_of(b) + l->unbind_timeout_ms / 1000.0, req, false))
+			if (smpp_bind_request(b, &p, now_of(b) + l->unbind_timeout_ms / 1000.0, req,
+					      false))
 				free(req);
 		}
 		return;
@@ -540,7 +555,8 @@ static void bind_fsm(struct smpp_bind *b, enum smpp_bind_event ev, const char *w
 		metric_inc(b->m_transitions);
 		char labels[160];
 		for (int s = 0; s < SB_STATE_COUNT; s++) {
-			snprintf(labels, sizeof(labels), "bind=\"%s\",state=\"%s\"", b->name, state_names[s]);
+			snprintf(labels, sizeof(labels), "bind=\"%s\",state=\"%s\"", b->name,
+				 state_names[s]);
 			metric_set(metrics_gauge("ussdgw_smpp_bind_in_state",
 						 "1 for the state the bind is in", labels),
 				   s == (int)b->state);
@@ -575,15 +591,18 @@ int smpp_bind_init(struct smpp_bind *b, struct smpp_link *l, unsigned index, con
 	char labels[128];
 	snprintf(labels, sizeof(labels), "bind=\"%s\"", b->name);
 	b->m_state = metrics_gauge("ussdgw_smpp_bind_state",
-				   "Bind FSM state (0 CLOSED 1 CONNECTING 2 TLS_HANDSHAKE 3 BINDING 4 BOUND 5 DRAINING 6 UNBINDING 7 BACKOFF)",
+				   "Bind FSM state (0 CLOSED 1 CONNECTING 2 TLS_HANDSHAKE 3 "
+				   "BINDING 4 BOUND 5 DRAINING 6 UNBINDING 7 BACKOFF)",
 				   labels);
 	b->m_window = metrics_gauge("ussdgw_smpp_window_in_use", "Outstanding requests", labels);
 	b->m_throttles = metrics_counter("ussdgw_smpp_throttles_total",
 					 "ESME_RTHROTTLED / ESME_RMSGQFUL answers", labels);
-	b->m_transitions = metrics_counter("ussdgw_smpp_bind_transitions_total", "Bind state changes", labels);
-	static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-	b->m_rtt = metrics_histogram("ussdgw_smpp_rtt_seconds", "Request to response round trip", labels,
-				     bounds, sizeof(bounds) / sizeof(bounds[0]));
+	b->m_transitions =
+	    metrics_counter("ussdgw_smpp_bind_transitions_total", "Bind state changes", labels);
+	static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+					0.25,  0.5,    1,     2.5,  5,	   10};
+	b->m_rtt = metrics_histogram("ussdgw_smpp_rtt_seconds", "Request to response round trip",
+				     labels, bounds, sizeof(bounds) / sizeof(bounds[0]));
 	metric_set(b->m_state, SB_CLOSED);
 	return 0;
 }

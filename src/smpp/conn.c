@@ -109,8 +109,8 @@ static void tls_step(struct smpp_conn *c)
 		return;
 	}
 	long vr = SSL_get_verify_result(c->ssl);
-	fail(c, GW_ECRYPTO, vr != X509_V_OK ? X509_verify_cert_error_string(vr)
-					    : "TLS handshake failed");
+	fail(c, GW_ECRYPTO,
+	     vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "TLS handshake failed");
 }
 
 /* --- reading ------------------------------------------------------------------------- */
@@ -144,7 +144,8 @@ static bool deliver(struct smpp_conn *c)
 	size_t off = 0;
 	while (c->phase == PH_UP && !c->freed) {
 		size_t flen;
-		enum smpp_frame_result fr = smpp_frame(c->rbuf + off, c->rlen - off, c->max_pdu_len, &flen);
+		enum smpp_frame_result fr =
+		    smpp_frame(c->rbuf + off, c->rlen - off, c->max_pdu_len, &flen);
 		if (fr == SMPP_FRAME_NEED_MORE) {
 			/* Grow only to what the validated length needs. */
 			if (flen > c->rcap) {
@@ -162,7 +163,8 @@ static bool deliver(struct smpp_conn *c)
 			/* Tell the peer (generic_nack ESME_RINVCMDLEN), then drop the link. */
 			uint8_t nack[16];
 			size_t nl;
-			if (smpp_encode_error(NULL, ESME_RINVCMDLEN, nack, sizeof(nack), &nl) == 0) {
+			if (smpp_encode_error(NULL, ESME_RINVCMDLEN, nack, sizeof(nack), &nl) ==
+			    0) {
 				if (c->ssl)
 					SSL_write(c->ssl, nack, (int)nl);
 				else if (write(c->fd, nack, nl) < 0) {

@@ -13,13 +13,14 @@
 #include "ussdgw/store_redis.h"
 
 static const char *const state_names[] = {
-	"UNKNOWN", "ENROUTE", "DELIVERED", "EXPIRED", "DELETED",
-	"UNDELIVERABLE", "ACCEPTED", "UNKNOWN", "REJECTED",
+    "UNKNOWN",	     "ENROUTE",	 "DELIVERED", "EXPIRED",  "DELETED",
+    "UNDELIVERABLE", "ACCEPTED", "UNKNOWN",   "REJECTED",
 };
 
 const char *smpp_msg_state_name(unsigned state)
 {
-	return state < sizeof(state_names) / sizeof(state_names[0]) ? state_names[state] : "UNKNOWN";
+	return state < sizeof(state_names) / sizeof(state_names[0]) ? state_names[state]
+								    : "UNKNOWN";
 }
 
 bool smpp_msg_state_final(unsigned state)
@@ -33,13 +34,13 @@ static const struct {
 	const char *word;
 	unsigned state;
 } stat_words[] = {
-	{"delivrd", SMPP_STATE_DELIVERED}, {"delivered", SMPP_STATE_DELIVERED},
-	{"expired", SMPP_STATE_EXPIRED},   {"deleted", SMPP_STATE_DELETED},
-	{"undeliv", SMPP_STATE_UNDELIVERABLE}, {"undeliverable", SMPP_STATE_UNDELIVERABLE},
-	{"failed", SMPP_STATE_UNDELIVERABLE}, {"acceptd", SMPP_STATE_ACCEPTED},
-	{"accepted", SMPP_STATE_ACCEPTED}, {"unknown", SMPP_STATE_UNKNOWN},
-	{"rejectd", SMPP_STATE_REJECTED},  {"rejected", SMPP_STATE_REJECTED},
-	{"enroute", SMPP_STATE_ENROUTE},
+    {"delivrd", SMPP_STATE_DELIVERED},	   {"delivered", SMPP_STATE_DELIVERED},
+    {"expired", SMPP_STATE_EXPIRED},	   {"deleted", SMPP_STATE_DELETED},
+    {"undeliv", SMPP_STATE_UNDELIVERABLE}, {"undeliverable", SMPP_STATE_UNDELIVERABLE},
+    {"failed", SMPP_STATE_UNDELIVERABLE},  {"acceptd", SMPP_STATE_ACCEPTED},
+    {"accepted", SMPP_STATE_ACCEPTED},	   {"unknown", SMPP_STATE_UNKNOWN},
+    {"rejectd", SMPP_STATE_REJECTED},	   {"rejected", SMPP_STATE_REJECTED},
+    {"enroute", SMPP_STATE_ENROUTE},
 };
 
 /* Find "key" followed by optional blanks and ':' at a word boundary in s[0..n).
@@ -67,7 +68,8 @@ static size_t value_at(const char *s, size_t n, long off, char *out, size_t cap)
 	size_t i = (size_t)off, k = 0;
 	while (i < n && (s[i] == ' ' || s[i] == '\t'))
 		i++;
-	while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' && s[i] != '\0') {
+	while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n' &&
+	       s[i] != '\0') {
 		if (k + 1 < cap)
 			out[k++] = s[i];
 		i++;
@@ -105,7 +107,8 @@ int smpp_dlr_parse_text(const char *text, size_t len, struct smpp_dlr *out)
 		out->sub = parse_uint(v, &ok);
 	if ((o = find_key(text, n, "dlvrd")) >= 0 && value_at(text, n, o, v, sizeof(v)))
 		out->dlvrd = parse_uint(v, &ok);
-	if ((o = find_key(text, n, "submit date")) >= 0 || (o = find_key(text, n, "submit_date")) >= 0)
+	if ((o = find_key(text, n, "submit date")) >= 0 ||
+	    (o = find_key(text, n, "submit_date")) >= 0)
 		value_at(text, n, o, out->submit_date, sizeof(out->submit_date));
 	if ((o = find_key(text, n, "done date")) >= 0 || (o = find_key(text, n, "done_date")) >= 0)
 		value_at(text, n, o, out->done_date, sizeof(out->done_date));
@@ -221,37 +224,40 @@ int smpp_dlr_normalise(const char *id, size_t len, struct smpp_dlr_ids *out)
 /* KEYS: map keys (n), early keys (n), the MT hash, the events stream.
  * ARGV: mt_id, ttl, n, smsc_id, now_ms. Returns the MT id when a parked receipt was applied. */
 static const char map_lua[] =
-	"local n = tonumber(ARGV[3])\n"
-	"redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-	"for i = 2, n do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2], 'NX') end\n"
-	"local h = KEYS[2*n+1]\n"
-	"redis.call('HSET', h, 'smsc_id', ARGV[4], 'submitted_at', ARGV[5])\n"
-	"redis.call('EXPIRE', h, ARGV[2])\n"
-	"for i = 1, n do\n"
-	"  local e = redis.call('GET', KEYS[n+i])\n"
-	"  if e then\n"
-	"    redis.call('DEL', KEYS[n+i])\n"
-	"    local st, err, stat, at = string.match(e, '^(%d+)|(-?%d+)|([^|]*)|(%d+)$')\n"
-	"    redis.call('HSET', h, 'dlr_state', st, 'dlr_err', err, 'dlr_stat', stat, 'dlr_at', at, 'dlr_early', '1')\n"
-	"    redis.call('XADD', KEYS[2*n+2], 'MAXLEN', '~', '100000', '*', 'mt_id', ARGV[1], 'state', st, 'err', err, 'early', '1')\n"
-	"    return ARGV[1]\n"
-	"  end\n"
-	"end\n"
-	"return false\n";
+    "local n = tonumber(ARGV[3])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+    "for i = 2, n do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2], 'NX') end\n"
+    "local h = KEYS[2*n+1]\n"
+    "redis.call('HSET', h, 'smsc_id', ARGV[4], 'submitted_at', ARGV[5])\n"
+    "redis.call('EXPIRE', h, ARGV[2])\n"
+    "for i = 1, n do\n"
+    "  local e = redis.call('GET', KEYS[n+i])\n"
+    "  if e then\n"
+    "    redis.call('DEL', KEYS[n+i])\n"
+    "    local st, err, stat, at = string.match(e, '^(%d+)|(-?%d+)|([^|]*)|(%d+)$')\n"
+    "    redis.call('HSET', h, 'dlr_state', st, 'dlr_err', err, 'dlr_stat', stat, 'dlr_at', at, "
+    "'dlr_early', '1')\n"
+    "    redis.call('XADD', KEYS[2*n+2], 'MAXLEN', '~', '100000', '*', 'mt_id', ARGV[1], 'state', "
+    "st, 'err', err, 'early', '1')\n"
+    "    return ARGV[1]\n"
+    "  end\n"
+    "end\n"
+    "return false\n";
 
 /* KEYS: map key, early key, events stream. ARGV: serialised receipt, early ttl, hash prefix,
  * state, err. Returns the MT id when matched, false when parked. */
 static const char correlate_lua[] =
-	"local mt = redis.call('GET', KEYS[1])\n"
-	"if not mt then\n"
-	"  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
-	"  return false\n"
-	"end\n"
-	"local st, err, stat, at = string.match(ARGV[1], '^(%d+)|(-?%d+)|([^|]*)|(%d+)$')\n"
-	"local h = ARGV[3] .. mt\n"
-	"redis.call('HSET', h, 'dlr_state', st, 'dlr_err', err, 'dlr_stat', stat, 'dlr_at', at)\n"
-	"redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'mt_id', mt, 'state', st, 'err', err, 'early', '0')\n"
-	"return mt\n";
+    "local mt = redis.call('GET', KEYS[1])\n"
+    "if not mt then\n"
+    "  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "  return false\n"
+    "end\n"
+    "local st, err, stat, at = string.match(ARGV[1], '^(%d+)|(-?%d+)|([^|]*)|(%d+)$')\n"
+    "local h = ARGV[3] .. mt\n"
+    "redis.call('HSET', h, 'dlr_state', st, 'dlr_err', err, 'dlr_stat', stat, 'dlr_at', at)\n"
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', '100000', '*', 'mt_id', mt, 'state', st, 'err', "
+    "err, 'early', '0')\n"
+    "return mt\n";
 
 struct dlr_op {
 	smpp_dlr_cb cb;
@@ -271,9 +277,8 @@ static void dlr_done(void *cls, int err, redisReply *reply)
 	free(op);
 }
 
-int smpp_dlr_map(struct store_redis *r, const char *link, const char *smsc_id,
-		 const char *mt_id, unsigned ttl_s, unsigned early_ttl_s, smpp_dlr_cb cb,
-		 void *cls)
+int smpp_dlr_map(struct store_redis *r, const char *link, const char *smsc_id, const char *mt_id,
+		 unsigned ttl_s, unsigned early_ttl_s, smpp_dlr_cb cb, void *cls)
 {
 	(void)early_ttl_s;
 	struct smpp_dlr_ids ids;

@@ -29,8 +29,8 @@ struct smpp_mo {
 	uint64_t epoch;
 	uint32_t seq, command_id;
 	double received_at;
-	uint8_t *frame;          /* copy of the PDU bytes: the decoded PDU points into it */
-	uint8_t *joined;         /* reassembled text (owned) */
+	uint8_t *frame;	 /* copy of the PDU bytes: the decoded PDU points into it */
+	uint8_t *joined; /* reassembled text (owned) */
 	struct smpp_pdu pdu;
 	bool reasm;
 	struct smpp_concat concat;
@@ -94,8 +94,10 @@ void smpp_mo_respond(struct smpp_mo *mo, uint32_t status)
 			r.flags |= SMPP_PDU_F_HEADER_ONLY;
 		smpp_bind_respond(b, &r);
 	} else {
-		LOGP(DSMPP, LOG_INFO, "bind %s: response 0x%02x to seq %u dropped: bind went down "
-		     "(the SMSC redelivers)", b->name, status, mo->seq);
+		LOGP(DSMPP, LOG_INFO,
+		     "bind %s: response 0x%02x to seq %u dropped: bind went down "
+		     "(the SMSC redelivers)",
+		     b->name, status, mo->seq);
 	}
 	if (mo->reasm && status == ESME_ROK && b->link->links->redis)
 		smpp_reasm_release(b->link->links->redis, b->link->name, mo->msisdn, &mo->concat);
@@ -134,7 +136,7 @@ static struct smpp_mo *mo_new(struct smpp_bind *b, const struct smpp_pdu *pdu, c
 	mo->command_id = pdu->command_id;
 	mo->received_at = ev_now(b->link->links->loop);
 	size_t n = pdu->source_addr.len < sizeof(mo->msisdn) - 1 ? pdu->source_addr.len
-								  : sizeof(mo->msisdn) - 1;
+								 : sizeof(mo->msisdn) - 1;
 	memcpy(mo->msisdn, pdu->source_addr.ptr, n);
 	mo->msisdn[n] = '\0';
 	b->mo_outstanding++;
@@ -145,7 +147,8 @@ static void hand_up(struct smpp_mo *mo)
 {
 	struct smpp_links *ls = mo->links;
 	if (!ls->mo_fn) {
-		LOGP(DSMPP, LOG_ERROR, "bind %s: no MO handler: answered ESME_RX_T_APPN", mo->bind->name);
+		LOGP(DSMPP, LOG_ERROR, "bind %s: no MO handler: answered ESME_RX_T_APPN",
+		     mo->bind->name);
 		smpp_mo_respond(mo, ESME_RX_T_APPN);
 		return;
 	}
@@ -157,12 +160,13 @@ static void receipt_done(void *cls, int err, const char *mt_id)
 {
 	struct smpp_mo *mo = cls;
 	if (err) {
-		LOGP(DSMPP, LOG_NOTICE, "bind %s: receipt not stored (%s): ESME_RX_T_APPN", mo->bind->name,
-		     gw_strerror(err));
+		LOGP(DSMPP, LOG_NOTICE, "bind %s: receipt not stored (%s): ESME_RX_T_APPN",
+		     mo->bind->name, gw_strerror(err));
 		smpp_mo_respond(mo, ESME_RX_T_APPN);
 		return;
 	}
-	LOGP(DSMPP, LOG_INFO, "bind %s: receipt %s", mo->bind->name, mt_id ? "matched" : "parked (early)");
+	LOGP(DSMPP, LOG_INFO, "bind %s: receipt %s", mo->bind->name,
+	     mt_id ? "matched" : "parked (early)");
 	metric_inc(metrics_counter("ussdgw_smpp_receipts_total", "Receipts by outcome",
 				   mt_id ? "outcome=\"matched\"" : "outcome=\"parked\""));
 	smpp_mo_respond(mo, ESME_ROK);
@@ -192,15 +196,16 @@ static void reasm_done(void *cls, int err, bool complete, uint8_t *data, size_t 
 {
 	struct smpp_mo *mo = cls;
 	if (err) {
-		LOGP(DSMPP, LOG_NOTICE, "bind %s: MO part not stored (%s): ESME_RX_T_APPN", mo->bind->name,
-		     gw_strerror(err));
+		LOGP(DSMPP, LOG_NOTICE, "bind %s: MO part not stored (%s): ESME_RX_T_APPN",
+		     mo->bind->name, gw_strerror(err));
 		smpp_mo_respond(mo, ESME_RX_T_APPN);
 		return;
 	}
 	if (!complete) {
 		char mb[LOG_MSISDN_BUFSZ];
-		LOGP(DSMPP, LOG_INFO, "bind %s: MO part %u/%u from %s stored (ref %u)", mo->bind->name,
-		     mo->concat.seq, mo->concat.total, log_msisdn(mb, mo->msisdn), mo->concat.ref);
+		LOGP(DSMPP, LOG_INFO, "bind %s: MO part %u/%u from %s stored (ref %u)",
+		     mo->bind->name, mo->concat.seq, mo->concat.total, log_msisdn(mb, mo->msisdn),
+		     mo->concat.ref);
 		mo->reasm = false; /* a stored part: nothing to release */
 		smpp_mo_respond(mo, ESME_ROK);
 		return;
@@ -210,8 +215,8 @@ static void reasm_done(void *cls, int err, bool complete, uint8_t *data, size_t 
 	mo->pdu.sm_length = len;
 	mo->pdu.esm_class &= (uint8_t)~0x40;
 	char mb[LOG_MSISDN_BUFSZ];
-	LOGP(DSMPP, LOG_INFO, "bind %s: MO from %s reassembled: %u parts, %zu bytes", mo->bind->name,
-	     log_msisdn(mb, mo->msisdn), mo->concat.total, len);
+	LOGP(DSMPP, LOG_INFO, "bind %s: MO from %s reassembled: %u parts, %zu bytes",
+	     mo->bind->name, log_msisdn(mb, mo->msisdn), mo->concat.total, len);
 	hand_up(mo);
 }
 
@@ -236,7 +241,8 @@ void smpp_link_on_deliver(struct smpp_bind *b, const struct smpp_pdu *pdu, const
 	bool found = false;
 	size_t udh_len = 0;
 	if ((mo->pdu.esm_class & 0x40) && mo->pdu.sm_length) {
-		if (smpp_udh_parse(mo->pdu.short_message, mo->pdu.sm_length, &udh_len, &c, &found) != 0) {
+		if (smpp_udh_parse(mo->pdu.short_message, mo->pdu.sm_length, &udh_len, &c,
+				   &found) != 0) {
 			GW_PEER_VIOLATION(DSMPP, b->name, "bad UDH in deliver_sm");
 			found = false;
 			udh_len = 0;
@@ -251,10 +257,10 @@ void smpp_link_on_deliver(struct smpp_bind *b, const struct smpp_pdu *pdu, const
 		size_t plen = mo->pdu.sm_length - udh_len;
 		struct smpp_link *l = b->link;
 		int rc = l->links->redis
-				 ? smpp_reasm_add(l->links->redis, l->name, mo->msisdn, &c, part, plen,
-						  (unsigned)cfg_int(l->cfg, "reassembly_timeout_s"),
-						  reasm_done, mo)
-				 : GW_EDEPENDENCY;
+			     ? smpp_reasm_add(l->links->redis, l->name, mo->msisdn, &c, part, plen,
+					      (unsigned)cfg_int(l->cfg, "reassembly_timeout_s"),
+					      reasm_done, mo)
+			     : GW_EDEPENDENCY;
 		if (rc)
 			reasm_done(mo, rc, false, NULL, 0);
 		return;
@@ -274,12 +280,12 @@ struct mt_entry {
 	uint8_t *enc;
 	uint8_t dcs;
 	uint16_t ref;
-	bool payload;            /* one message_payload PDU */
+	bool payload; /* one message_payload PDU */
 	unsigned nparts;
-	uint8_t *state;          /* per part: 0 pending, 1 in flight, 2 done */
+	uint8_t *state; /* per part: 0 pending, 1 in flight, 2 done */
 	unsigned inflight;
-	unsigned attempts;       /* temporary failures so far (the retry limit) */
-	unsigned sends;          /* times the MT went out (recorded as "attempts") */
+	unsigned attempts; /* temporary failures so far (the retry limit) */
+	unsigned sends;	   /* times the MT went out (recorded as "attempts") */
 	char smsc_ids[512];
 	bool finishing;
 	ev_timer retry;
@@ -369,8 +375,10 @@ static void mt_finished(void *cls, int err, const char *mt_id)
 	struct mt_entry *m = cls;
 	(void)mt_id;
 	if (err)
-		LOGP(DSMS, LOG_ERROR, "link %s: MT %s: could not record its outcome (%s); it stays pending "
-		     "and is sent again", m->link->name, m->e.mt_id, gw_strerror(err));
+		LOGP(DSMS, LOG_ERROR,
+		     "link %s: MT %s: could not record its outcome (%s); it stays pending "
+		     "and is sent again",
+		     m->link->name, m->e.mt_id, gw_strerror(err));
 	struct smpp_link *l = m->link;
 	mt_free(m);
 	link_fill(l);
@@ -382,15 +390,17 @@ static void mt_finish(struct mt_entry *m, const char *state, uint32_t status)
 	m->finishing = true;
 	ready_remove(l, m);
 	metric_inc(metrics_counter("ussdgw_smpp_mt_total", "MT SMS finished by outcome",
-				   !strcmp(state, "submitted") ? "outcome=\"submitted\"" : "outcome=\"failed\""));
+				   !strcmp(state, "submitted") ? "outcome=\"submitted\""
+							       : "outcome=\"failed\""));
 	if (strcmp(state, "submitted") != 0) {
 		char mb[LOG_MSISDN_BUFSZ];
-		LOGP(DSMS, LOG_NOTICE, "link %s: MT %s to %s failed: %s (0x%08x) after %u sends", l->name,
-		     m->e.mt_id, log_msisdn(mb, m->e.to), smpp_status_name(status), status, m->sends);
+		LOGP(DSMS, LOG_NOTICE, "link %s: MT %s to %s failed: %s (0x%08x) after %u sends",
+		     l->name, m->e.mt_id, log_msisdn(mb, m->e.to), smpp_status_name(status), status,
+		     m->sends);
 	}
-	int rc = smpp_mtq_finish(l->links->redis, l->name, m->e.stream_id, m->e.mt_id, state, status,
-				 m->smsc_ids, m->sends, (unsigned)cfg_int(l->cfg, "dlr_ttl_s"),
-				 mt_finished, m);
+	int rc = smpp_mtq_finish(l->links->redis, l->name, m->e.stream_id, m->e.mt_id, state,
+				 status, m->smsc_ids, m->sends,
+				 (unsigned)cfg_int(l->cfg, "dlr_ttl_s"), mt_finished, m);
 	if (rc)
 		mt_finished(m, rc, NULL);
 }
@@ -477,15 +487,18 @@ static void mt_on_resp(struct smpp_bind *b, struct smpp_req *req, int err,
 	if (st == ESME_ROK) {
 		m->state[part] = 2;
 		char mid[SMPP_DLR_ID_MAX];
-		size_t n = resp->message_id.len < sizeof(mid) - 1 ? resp->message_id.len : sizeof(mid) - 1;
+		size_t n =
+		    resp->message_id.len < sizeof(mid) - 1 ? resp->message_id.len : sizeof(mid) - 1;
 		memcpy(mid, resp->message_id.ptr, n);
 		mid[n] = '\0';
 		if (n) {
 			size_t cur = strlen(m->smsc_ids);
-			snprintf(m->smsc_ids + cur, sizeof(m->smsc_ids) - cur, "%s%s", cur ? "," : "", mid);
+			snprintf(m->smsc_ids + cur, sizeof(m->smsc_ids) - cur, "%s%s",
+				 cur ? "," : "", mid);
 			smpp_dlr_map(l->links->redis, l->name, mid, m->e.mt_id,
 				     (unsigned)cfg_int(l->cfg, "dlr_ttl_s"),
-				     (unsigned)cfg_int(l->cfg, "dlr_early_ttl_s"), dlr_mapped, NULL);
+				     (unsigned)cfg_int(l->cfg, "dlr_early_ttl_s"), dlr_mapped,
+				     NULL);
 		}
 		for (unsigned i = 0; i < m->nparts; i++)
 			if (m->state[i] != 2)
@@ -523,9 +536,9 @@ static int mt_prepare(struct mt_entry *m)
 		mode = SMPP_CONCAT_SAR;
 	m->payload = !strcmp(concat, "payload");
 	struct smpp_text_plan_opts o = {
-		.bearer = SMPP_BEARER_SMS,
-		.concat = m->payload ? SMPP_CONCAT_UDH8 : mode,
-		.allow_latin1 = cfg_bool(l->cfg, "allow_latin1"),
+	    .bearer = SMPP_BEARER_SMS,
+	    .concat = m->payload ? SMPP_CONCAT_UDH8 : mode,
+	    .allow_latin1 = cfg_bool(l->cfg, "allow_latin1"),
 	};
 	size_t tl = strlen(m->e.text);
 	size_t cap = 2 * tl + 16;
@@ -535,8 +548,8 @@ static int mt_prepare(struct mt_entry *m)
 	int rc = smpp_text_plan(m->e.text, tl, &o, m->enc, cap, &m->plan);
 	if (rc)
 		return rc;
-	enum smpp_dcs_profile prof = !strcmp(cfg_str(l->cfg, "dcs_profile"), "ussd") ? SMPP_DCS_USSD
-										   : SMPP_DCS_SMPP;
+	enum smpp_dcs_profile prof =
+	    !strcmp(cfg_str(l->cfg, "dcs_profile"), "ussd") ? SMPP_DCS_USSD : SMPP_DCS_SMPP;
 	rc = smpp_dcs_from_enc(m->plan.enc, prof, &m->dcs);
 	if (rc)
 		return rc;
@@ -548,7 +561,8 @@ static int mt_prepare(struct mt_entry *m)
 	uint32_t h = 2166136261u;
 	for (const char *p = m->e.mt_id; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	m->ref = (uint16_t)(mode == SMPP_CONCAT_UDH8 || mode == SMPP_CONCAT_SAR ? (h & 0xFF) : (h & 0xFFFF));
+	m->ref = (uint16_t)(mode == SMPP_CONCAT_UDH8 || mode == SMPP_CONCAT_SAR ? (h & 0xFF)
+										: (h & 0xFFFF));
 	return 0;
 }
 
@@ -564,9 +578,9 @@ static int mt_send_part(struct smpp_bind *b, struct mt_entry *m, unsigned part)
 	p.dest_addr_ton = m->e.dst_ton;
 	p.dest_addr_npi = m->e.dst_npi;
 	p.data_coding = m->dcs;
-	p.registered_delivery = (uint8_t)(m->e.registered_delivery >= 0
-						  ? m->e.registered_delivery
-						  : cfg_int(l->cfg, "registered_delivery"));
+	p.registered_delivery =
+	    (uint8_t)(m->e.registered_delivery >= 0 ? m->e.registered_delivery
+						    : cfg_int(l->cfg, "registered_delivery"));
 	uint8_t sm[SMPP_SM_MAX];
 	size_t smlen = 0;
 	if (m->payload) {
@@ -578,7 +592,8 @@ static int mt_send_part(struct smpp_bind *b, struct mt_entry *m, unsigned part)
 		p.short_message = sm;
 		p.sm_length = smlen;
 		if (m->plan.parts > 1 && m->plan.concat == SMPP_CONCAT_SAR) {
-			struct smpp_concat c = {.ref = m->ref, .total = (uint8_t)m->plan.parts,
+			struct smpp_concat c = {.ref = m->ref,
+						.total = (uint8_t)m->plan.parts,
 						.seq = (uint8_t)(part + 1)};
 			smpp_sar_add(&p, &c);
 		} else if (m->plan.parts > 1) {
@@ -632,13 +647,14 @@ static void link_pump(struct smpp_link *l)
 		while (part < m->nparts && m->state[part] != 0)
 			part++;
 		if (m->inflight == 0) {
-			smpp_mtq_touch(l->links->redis, l->name, l->consumer, m->e.stream_id, m->e.mt_id);
+			smpp_mtq_touch(l->links->redis, l->name, l->consumer, m->e.stream_id,
+				       m->e.mt_id);
 			m->sends++;
 		}
 		int rc = mt_send_part(b, m, part);
 		if (rc) {
-			LOGP(DSMS, LOG_ERROR, "link %s: MT %s: cannot send: %s", l->name, m->e.mt_id,
-			     gw_strerror(rc));
+			LOGP(DSMS, LOG_ERROR, "link %s: MT %s: cannot send: %s", l->name,
+			     m->e.mt_id, gw_strerror(rc));
 			ready_remove(l, m);
 			if (rc == GW_EINVAL || rc == GW_EMSGSIZE)
 				mt_finish(m, "failed", ESME_RINVMSGLEN);
@@ -664,7 +680,8 @@ static bool link_any_bound(const struct smpp_link *l)
 
 static void ack_deleted(struct smpp_link *l, const char *stream_id)
 {
-	smpp_mtq_finish(l->links->redis, l->name, stream_id, NULL, "gone", 0, "", 0, 60, NULL, NULL);
+	smpp_mtq_finish(l->links->redis, l->name, stream_id, NULL, "gone", 0, "", 0, 60, NULL,
+			NULL);
 }
 
 static void add_entries(struct smpp_link *l, struct smpp_mtq_entry *es, size_t n)
@@ -691,8 +708,8 @@ static void add_entries(struct smpp_link *l, struct smpp_mtq_entry *es, size_t n
 		l->inmem_count++;
 		int rc = mt_prepare(m);
 		if (rc) {
-			LOGP(DSMS, LOG_ERROR, "link %s: MT %s cannot be encoded: %s", l->name, m->e.mt_id,
-			     gw_strerror(rc));
+			LOGP(DSMS, LOG_ERROR, "link %s: MT %s cannot be encoded: %s", l->name,
+			     m->e.mt_id, gw_strerror(rc));
 			mt_finish(m, "failed", ESME_RINVMSGLEN);
 			continue;
 		}
@@ -706,7 +723,8 @@ static void read_cb(void *cls, int err, struct smpp_mtq_entry *es, size_t n)
 	l->reading = false;
 	if (err) {
 		if (err != GW_ECANCELED)
-			LOGP(DSMS, LOG_NOTICE, "link %s: MT queue read failed: %s", l->name, gw_strerror(err));
+			LOGP(DSMS, LOG_NOTICE, "link %s: MT queue read failed: %s", l->name,
+			     gw_strerror(err));
 		if (err == GW_ECANCELED)
 			return;
 		ev_timer_set(&l->poll_timer, 1.0, 0.);
@@ -757,7 +775,8 @@ static void link_fill(struct smpp_link *l)
 			l->reading = true;
 		return;
 	}
-	if (smpp_mtq_read(ls->redis, l->name, l->consumer, cap - l->inmem_count, false, read_cb, l) == 0)
+	if (smpp_mtq_read(ls->redis, l->name, l->consumer, cap - l->inmem_count, false, read_cb,
+			  l) == 0)
 		l->reading = true;
 }
 
@@ -774,7 +793,8 @@ static void claim_read_cb(void *cls, int err, struct smpp_mtq_entry *es, size_t 
 	if (err || !link_any_bound(l))
 		return;
 	if (n)
-		LOGP(DSMS, LOG_NOTICE, "link %s: took over %zu MT pending with a dead consumer", l->name, n);
+		LOGP(DSMS, LOG_NOTICE, "link %s: took over %zu MT pending with a dead consumer",
+		     l->name, n);
 	add_entries(l, es, n);
 	link_pump(l);
 }
@@ -785,7 +805,8 @@ static void claim_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct smpp_link *l = w->data;
 	if (l->links->redis && link_any_bound(l) && !l->links->draining)
 		smpp_mtq_autoclaim(l->links->redis, l->name, l->consumer,
-				   (unsigned)cfg_int(l->cfg, "mt_claim_idle_ms"), 50, claim_read_cb, l);
+				   (unsigned)cfg_int(l->cfg, "mt_claim_idle_ms"), 50, claim_read_cb,
+				   l);
 }
 
 /* --- bind events ---------------------------------------------------------------------- */
@@ -840,8 +861,8 @@ void smpp_link_on_resp(struct smpp_bind *b, struct smpp_req *req, int err,
 	if (!err) {
 		r.status = resp->command_status;
 		struct smpp_dlr_ids ids;
-		if (resp->message_id.len && smpp_dlr_normalise(resp->message_id.ptr, resp->message_id.len,
-							       &ids) == 0)
+		if (resp->message_id.len &&
+		    smpp_dlr_normalise(resp->message_id.ptr, resp->message_id.len, &ids) == 0)
 			snprintf(r.message_id, sizeof(r.message_id), "%.65s", ids.id[0]);
 	}
 	u->cb(u->cls, &r);
@@ -902,7 +923,8 @@ static int link_init(struct smpp_links *ls, struct smpp_link *l, json_t *cfg,
 	const char *sid = cfg_str(cfg, "system_id");
 	if (strlen(sid) > 15 || strlen(cfg_str(cfg, "system_type")) > 12 ||
 	    strlen(cfg_str(cfg, "address_range")) > 40) {
-		LOGP(DSMPP, LOG_ERROR, "link %s: system_id, system_type or address_range too long", l->name);
+		LOGP(DSMPP, LOG_ERROR, "link %s: system_id, system_type or address_range too long",
+		     l->name);
 		return GW_ECONFIG;
 	}
 	snprintf(l->system_id, sizeof(l->system_id), "%s", sid);
@@ -928,7 +950,7 @@ static int link_init(struct smpp_links *ls, struct smpp_link *l, json_t *cfg,
 	}
 	const char *bt = cfg_str(cfg, "bind_type");
 	l->bind_cmd = !strcmp(bt, "transmitter") ? SMPP_BIND_TRANSMITTER
-		      : !strcmp(bt, "receiver")  ? SMPP_BIND_RECEIVER
+		      : !strcmp(bt, "receiver")	 ? SMPP_BIND_RECEIVER
 						 : SMPP_BIND_TRANSCEIVER;
 	l->addr_ton = (uint8_t)cfg_int(cfg, "addr_ton");
 	l->addr_npi = (uint8_t)cfg_int(cfg, "addr_npi");
@@ -947,13 +969,15 @@ static int link_init(struct smpp_links *ls, struct smpp_link *l, json_t *cfg,
 		const char *ca = cfg_str(cfg, "tls_ca_file");
 		const char *cc = cfg_str(cfg, "tls_client_cert");
 		if (!o->keys) {
-			LOGP(DSMPP, LOG_ERROR, "link %s: TLS needs the key directory (keys.dir)", l->name);
+			LOGP(DSMPP, LOG_ERROR, "link %s: TLS needs the key directory (keys.dir)",
+			     l->name);
 			return GW_ECONFIG;
 		}
-		int rc = crypto_tls_client_ctx(o->keys, ca && ca[0] ? ca : NULL, cc && cc[0] ? cc : NULL,
-					       &l->tls);
+		int rc = crypto_tls_client_ctx(o->keys, ca && ca[0] ? ca : NULL,
+					       cc && cc[0] ? cc : NULL, &l->tls);
 		if (rc) {
-			LOGP(DSMPP, LOG_ERROR, "link %s: TLS context: %s", l->name, gw_strerror(rc));
+			LOGP(DSMPP, LOG_ERROR, "link %s: TLS context: %s", l->name,
+			     gw_strerror(rc));
 			return rc;
 		}
 	}
@@ -966,7 +990,8 @@ static int link_init(struct smpp_links *ls, struct smpp_link *l, json_t *cfg,
 		return GW_ENOMEM;
 	for (unsigned i = 0; i < l->nbinds; i++) {
 		json_t *bc = json_array_get(binds, i);
-		int rc = smpp_bind_init(&l->binds[i], l, i, cfg_str(bc, "host"), (int)cfg_int(bc, "port"));
+		int rc = smpp_bind_init(&l->binds[i], l, i, cfg_str(bc, "host"),
+					(int)cfg_int(bc, "port"));
 		if (rc)
 			return rc;
 	}
@@ -1143,24 +1168,24 @@ static int svc_start(struct gw_node *node, void **state)
 	const char *sock = cfg_str(root, "redis.socket");
 	const char *pwf = cfg_str(root, "redis.password_file");
 	struct store_redis_opts ro = {
-		.host = cfg_str(root, "redis.host"),
-		.port = (int)cfg_int(root, "redis.port"),
-		.socket = sock && sock[0] ? sock : NULL,
-		.password_file = pwf && pwf[0] ? pwf : NULL,
-		.db = (int)cfg_int(root, "redis.db"),
-		.command_timeout_ms = (int)cfg_int(root, "redis.command_timeout_ms"),
-		.connect_timeout_ms = (int)cfg_int(root, "redis.connect_timeout_ms"),
-		.reconnect_min_ms = (int)cfg_int(root, "redis.reconnect_min_ms"),
-		.reconnect_max_ms = (int)cfg_int(root, "redis.reconnect_max_ms"),
-		.health_name = "redis-smpp",
+	    .host = cfg_str(root, "redis.host"),
+	    .port = (int)cfg_int(root, "redis.port"),
+	    .socket = sock && sock[0] ? sock : NULL,
+	    .password_file = pwf && pwf[0] ? pwf : NULL,
+	    .db = (int)cfg_int(root, "redis.db"),
+	    .command_timeout_ms = (int)cfg_int(root, "redis.command_timeout_ms"),
+	    .connect_timeout_ms = (int)cfg_int(root, "redis.connect_timeout_ms"),
+	    .reconnect_min_ms = (int)cfg_int(root, "redis.reconnect_min_ms"),
+	    .reconnect_max_ms = (int)cfg_int(root, "redis.reconnect_max_ms"),
+	    .health_name = "redis-smpp",
 	};
 	int rc = store_redis_new(node->loop, &ro, &s->redis);
 	if (rc) {
 		free(s);
 		return rc;
 	}
-	struct smpp_links_opts o = {.keys = node->keys, .redis = s->redis,
-				    .node_id = cfg_str(root, "node.id")};
+	struct smpp_links_opts o = {
+	    .keys = node->keys, .redis = s->redis, .node_id = cfg_str(root, "node.id")};
 	rc = smpp_links_new(node->loop, lc, &o, &s->links);
 	if (rc) {
 		store_redis_free(s->redis);
@@ -1212,8 +1237,8 @@ struct store_redis *smpp_links_redis(const struct smpp_links *ls)
 }
 
 const struct gw_service smpp_links_service = {
-	.name = "smpp-links",
-	.start = svc_start,
-	.drain = svc_drain,
-	.stop = svc_stop,
+    .name = "smpp-links",
+    .start = svc_start,
+    .drain = svc_drain,
+    .stop = svc_stop,
 };

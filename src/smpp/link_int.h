@@ -20,20 +20,30 @@ struct smpp_link;
 
 /* Bind FSM states (table in bind.c). */
 enum smpp_bind_state {
-	SB_CLOSED,        /* not started, or stopped for good */
-	SB_CONNECTING,    /* TCP connect in progress */
+	SB_CLOSED,	  /* not started, or stopped for good */
+	SB_CONNECTING,	  /* TCP connect in progress */
 	SB_TLS_HANDSHAKE, /* TLS handshake in progress */
-	SB_BINDING,       /* bind_* sent, waiting for the response */
-	SB_BOUND,         /* traffic flows */
-	SB_DRAINING,      /* bound, no new work, waiting for the window to empty */
-	SB_UNBINDING,     /* unbind sent, waiting for unbind_resp */
-	SB_BACKOFF,       /* waiting to reconnect */
+	SB_BINDING,	  /* bind_* sent, waiting for the response */
+	SB_BOUND,	  /* traffic flows */
+	SB_DRAINING,	  /* bound, no new work, waiting for the window to empty */
+	SB_UNBINDING,	  /* unbind sent, waiting for unbind_resp */
+	SB_BACKOFF,	  /* waiting to reconnect */
 	SB_STATE_COUNT
 };
 
 enum smpp_bind_event {
-	SBE_START, SBE_TCP_UP, SBE_TLS_UP, SBE_BIND_OK, SBE_BIND_REFUSED, SBE_IO_DOWN,
-	SBE_TIMEOUT, SBE_DRAIN, SBE_WINDOW_EMPTY, SBE_UNBIND_RESP, SBE_PEER_UNBIND, SBE_STOP,
+	SBE_START,
+	SBE_TCP_UP,
+	SBE_TLS_UP,
+	SBE_BIND_OK,
+	SBE_BIND_REFUSED,
+	SBE_IO_DOWN,
+	SBE_TIMEOUT,
+	SBE_DRAIN,
+	SBE_WINDOW_EMPTY,
+	SBE_UNBIND_RESP,
+	SBE_PEER_UNBIND,
+	SBE_STOP,
 	SB_EVENT_COUNT
 };
 
@@ -45,8 +55,8 @@ enum smpp_req_kind { REQ_BIND, REQ_ENQUIRE, REQ_UNBIND, REQ_SUBMIT_USER, REQ_SUB
 
 struct smpp_req {
 	enum smpp_req_kind kind;
-	void *owner;      /* user submit: struct user_submit; MT: struct mt_entry */
-	unsigned part;    /* MT part index */
+	void *owner;   /* user submit: struct user_submit; MT: struct mt_entry */
+	unsigned part; /* MT part index */
 };
 
 struct smpp_bind {
@@ -57,13 +67,13 @@ struct smpp_bind {
 	unsigned index;
 	enum smpp_bind_state state;
 	struct smpp_conn *conn;
-	uint64_t epoch;          /* bumped on each new connection (MO reply handles check it) */
+	uint64_t epoch; /* bumped on each new connection (MO reply handles check it) */
 	uint32_t next_seq;
 	struct smpp_window win;
-	ev_timer state_timer;    /* state timeout (connect, bind, unbind, backoff) */
-	ev_timer req_timer;      /* next request deadline */
-	ev_timer idle_timer;     /* enquire_link on idleness */
-	ev_timer send_timer;     /* window / tps / pause reopens */
+	ev_timer state_timer; /* state timeout (connect, bind, unbind, backoff) */
+	ev_timer req_timer;   /* next request deadline */
+	ev_timer idle_timer;  /* enquire_link on idleness */
+	ev_timer send_timer;  /* window / tps / pause reopens */
 	double last_rx;
 	unsigned backoff_ms;
 	unsigned mo_outstanding; /* MO handed up, not answered yet */
@@ -75,7 +85,7 @@ struct smpp_bind {
 struct smpp_link {
 	struct smpp_links *links;
 	char name[64];
-	json_t *cfg;             /* borrowed link object */
+	json_t *cfg; /* borrowed link object */
 	char system_id[16], password[9], system_type[13], address_range[41];
 	uint32_t bind_cmd;
 	uint8_t addr_ton, addr_npi;
@@ -86,13 +96,13 @@ struct smpp_link {
 	uint32_t max_pdu_len;
 	unsigned nbinds;
 	struct smpp_bind *binds;
-	unsigned rr;             /* round robin over binds */
+	unsigned rr; /* round robin over binds */
 	/* MT queue consumer (link.c) */
 	struct mt_entry *ready_head, *ready_tail; /* waiting for a bind */
 	unsigned ready_count, inmem_count;
-	struct mt_entry *all;    /* every entry held in memory */
-	bool reading;            /* an XREADGROUP is out */
-	bool read_own_pel;       /* our consumer's pending entries re-read */
+	struct mt_entry *all; /* every entry held in memory */
+	bool reading;	      /* an XREADGROUP is out */
+	bool read_own_pel;    /* our consumer's pending entries re-read */
 	ev_timer poll_timer;
 	ev_timer claim_timer;
 	char consumer[160];
@@ -101,7 +111,7 @@ struct smpp_link {
 struct smpp_links {
 	struct ev_loop *loop;
 	json_t *cfg;
-	struct store_redis *redis;   /* borrowed */
+	struct store_redis *redis; /* borrowed */
 	const char *node_id;
 	struct smpp_link *links;
 	unsigned nlinks;

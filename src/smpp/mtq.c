@@ -56,13 +56,13 @@ static void simple_done(void *cls, int err, redisReply *reply)
 
 /* KEYS: stream, MT hash. ARGV: max_len, now_ms, ttl, field/value pairs. */
 static const char enqueue_lua[] =
-	"if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
-	"  return redis.error_reply('OVERLOAD MT queue full')\n"
-	"end\n"
-	"local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))\n"
-	"redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2])\n"
-	"redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-	"return id\n";
+    "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
+    "  return redis.error_reply('OVERLOAD MT queue full')\n"
+    "end\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))\n"
+    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "return id\n";
 
 int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_mt *mt,
 		     unsigned max_len, smpp_mtq_cb cb, void *cls)
@@ -89,10 +89,20 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	snprintf(ton[3], 4, "%u", mt->dst_npi);
 	snprintf(rd, sizeof(rd), "%d", mt->registered_delivery);
 	const char *argv[] = {
-		"EVAL", enqueue_lua, "2", skey, hkey, maxs, now, "172800",
-		"id", o->mt_id, "to", mt->to, "from", mt->from ? mt->from : "",
-		"text", mt->text, "st", ton[0], "sn", ton[1], "dt", ton[2], "dn", ton[3],
-		"class", mt->msg_class ? mt->msg_class : "transactional", "rd", rd,
+	    "EVAL",  enqueue_lua,
+	    "2",     skey,
+	    hkey,    maxs,
+	    now,     "172800",
+	    "id",    o->mt_id,
+	    "to",    mt->to,
+	    "from",  mt->from ? mt->from : "",
+	    "text",  mt->text,
+	    "st",    ton[0],
+	    "sn",    ton[1],
+	    "dt",    ton[2],
+	    "dn",    ton[3],
+	    "class", mt->msg_class ? mt->msg_class : "transactional",
+	    "rd",    rd,
 	};
 	size_t argc = sizeof(argv) / sizeof(argv[0]);
 	size_t argvlen[sizeof(argv) / sizeof(argv[0])];
@@ -113,7 +123,8 @@ int smpp_mtq_prepare(struct store_redis *r, const char *link, smpp_mtq_cb cb, vo
 		return GW_ENOMEM;
 	/* BUSYGROUP (the group exists) is success: map it in the callback. */
 	int rc = store_redis_command(r, simple_done, o, 0, "EVAL %s 1 %s %s",
-				     "local ok, e = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
+				     "local ok, e = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], "
+				     "ARGV[1], '0', 'MKSTREAM')\n"
 				     "return 1",
 				     skey, MTQ_GROUP);
 	if (rc)
@@ -139,7 +150,8 @@ static bool parse_entry(const redisReply *el, struct smpp_mtq_entry *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->registered_delivery = -1;
-	if (el->type != REDIS_REPLY_ARRAY || el->elements < 2 || el->element[0]->type != REDIS_REPLY_STRING)
+	if (el->type != REDIS_REPLY_ARRAY || el->elements < 2 ||
+	    el->element[0]->type != REDIS_REPLY_STRING)
 		return false;
 	copy_str(e->stream_id, sizeof(e->stream_id), el->element[0]);
 	const redisReply *f = el->element[1];
@@ -231,8 +243,9 @@ int smpp_mtq_read(struct store_redis *r, const char *link, const char *consumer,
 	struct op *o = op_new(NULL, cb, cls);
 	if (!o)
 		return GW_ENOMEM;
-	const char *argv[] = {"XREADGROUP", "GROUP", MTQ_GROUP, consumer, "COUNT", cnt,
-			      "STREAMS", skey, own_pending ? "0" : ">"};
+	const char *argv[] = {"XREADGROUP", "GROUP", MTQ_GROUP,
+			      consumer,	    "COUNT", cnt,
+			      "STREAMS",    skey,    own_pending ? "0" : ">"};
 	size_t argvlen[9];
 	for (int i = 0; i < 9; i++)
 		argvlen[i] = strlen(argv[i]);
@@ -280,9 +293,9 @@ static void ignore_done(void *cls, int err, redisReply *reply)
 
 /* KEYS: stream, MT hash. ARGV: group, consumer, stream id. */
 static const char touch_lua[] =
-	"redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', ARGV[3], 'JUSTID')\n"
-	"redis.call('HINCRBY', KEYS[2], 'attempts', 1)\n"
-	"return 1\n";
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', ARGV[3], 'JUSTID')\n"
+    "redis.call('HINCRBY', KEYS[2], 'attempts', 1)\n"
+    "return 1\n";
 
 int smpp_mtq_touch(struct store_redis *r, const char *link, const char *consumer,
 		   const char *stream_id, const char *mt_id)
@@ -299,13 +312,14 @@ int smpp_mtq_touch(struct store_redis *r, const char *link, const char *consumer
 
 /* KEYS: stream, MT hash. ARGV: group, stream id, state, status, smsc ids, attempts, ttl, now. */
 static const char finish_lua[] =
-	"redis.call('HSET', KEYS[2], 'state', ARGV[3], 'status', ARGV[4], 'smsc_ids', ARGV[5],"
-	" 'finished_at', ARGV[8])\n"
-	"if redis.call('HEXISTS', KEYS[2], 'attempts') == 0 then redis.call('HSET', KEYS[2], 'attempts', ARGV[6]) end\n"
-	"redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
-	"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-	"redis.call('XDEL', KEYS[1], ARGV[2])\n"
-	"return 1\n";
+    "redis.call('HSET', KEYS[2], 'state', ARGV[3], 'status', ARGV[4], 'smsc_ids', ARGV[5],"
+    " 'finished_at', ARGV[8])\n"
+    "if redis.call('HEXISTS', KEYS[2], 'attempts') == 0 then redis.call('HSET', KEYS[2], "
+    "'attempts', ARGV[6]) end\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "return 1\n";
 
 int smpp_mtq_finish(struct store_redis *r, const char *link, const char *stream_id,
 		    const char *mt_id, const char *state, uint32_t status, const char *smsc_ids,
@@ -323,8 +337,9 @@ int smpp_mtq_finish(struct store_redis *r, const char *link, const char *stream_
 		return GW_ENOMEM;
 	if (mt_id)
 		snprintf(o->mt_id, sizeof(o->mt_id), "%s", mt_id);
-	const char *argv[] = {"EVAL", finish_lua, "2", skey, hkey, MTQ_GROUP, stream_id, state, st,
-			      smsc_ids ? smsc_ids : "", att, ttl, now};
+	const char *argv[] = {"EVAL",	 finish_lua, "2",   skey, hkey,
+			      MTQ_GROUP, stream_id,  state, st,	  smsc_ids ? smsc_ids : "",
+			      att,	 ttl,	     now};
 	size_t argvlen[13];
 	for (int i = 0; i < 13; i++)
 		argvlen[i] = strlen(argv[i]);

@@ -11,17 +11,17 @@
 
 /* KEYS: the parts hash. ARGV: seq, part, timeout, total. */
 static const char add_lua[] =
-	"redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-	"redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
-	"local total = tonumber(ARGV[4])\n"
-	"if redis.call('HLEN', KEYS[1]) < total then return redis.call('HLEN', KEYS[1]) end\n"
-	"local parts = {}\n"
-	"for i = 1, total do\n"
-	"  local p = redis.call('HGET', KEYS[1], tostring(i))\n"
-	"  if not p then return 0 end\n"
-	"  parts[i] = p\n"
-	"end\n"
-	"return parts\n";
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "local total = tonumber(ARGV[4])\n"
+    "if redis.call('HLEN', KEYS[1]) < total then return redis.call('HLEN', KEYS[1]) end\n"
+    "local parts = {}\n"
+    "for i = 1, total do\n"
+    "  local p = redis.call('HGET', KEYS[1], tostring(i))\n"
+    "  if not p then return 0 end\n"
+    "  parts[i] = p\n"
+    "end\n"
+    "return parts\n";
 
 static void key_of(char *out, size_t n, const char *link, const char *msisdn,
 		   const struct smpp_concat *c)
@@ -79,7 +79,8 @@ int smpp_reasm_add(struct store_redis *r, const char *link, const char *msisdn,
 	o->cb = cb;
 	o->cls = cls;
 	const char *argv[] = {"EVAL", add_lua, "1", key, seq, (const char *)part, to, total};
-	size_t argvlen[] = {4, strlen(add_lua), 1, strlen(key), strlen(seq), len, strlen(to), strlen(total)};
+	size_t argvlen[] = {4,		strlen(add_lua), 1, strlen(key), strlen(seq), len,
+			    strlen(to), strlen(total)};
 	if (!part)
 		argv[5] = "";
 	int rc = store_redis_command_argv(r, add_done, o, 0, 8, argv, argvlen);

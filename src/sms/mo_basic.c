@@ -19,13 +19,15 @@ static void durable(void *cls, int rc)
 	if (rc) {
 		LOGP(DSMS, LOG_NOTICE, "MO from %s on %s not audited (%s): ESME_RX_T_APPN",
 		     log_msisdn(mb, ms), smpp_mo_bind(mo), gw_strerror(rc));
-		metric_inc(metrics_counter("ussdgw_sms_mo_total", "MO handled by outcome", "outcome=\"deferred\""));
+		metric_inc(metrics_counter("ussdgw_sms_mo_total", "MO handled by outcome",
+					   "outcome=\"deferred\""));
 		smpp_mo_respond(mo, ESME_RX_T_APPN);
 		return;
 	}
 	LOGP(DSMS, LOG_INFO, "MO from %s on %s audited (%u parts, %zu bytes)", log_msisdn(mb, ms),
 	     smpp_mo_bind(mo), smpp_mo_parts(mo), p->sm_length);
-	metric_inc(metrics_counter("ussdgw_sms_mo_total", "MO handled by outcome", "outcome=\"ok\""));
+	metric_inc(
+	    metrics_counter("ussdgw_sms_mo_total", "MO handled by outcome", "outcome=\"ok\""));
 	smpp_mo_respond(mo, ESME_ROK);
 }
 
@@ -38,19 +40,19 @@ void sms_mo_basic_handle(struct smpp_mo *mo)
 	snprintf(parts, sizeof(parts), "%u", smpp_mo_parts(mo));
 	snprintf(len, sizeof(len), "%zu", p->sm_length);
 	struct audit_var vars[] = {
-		{"to", to, false},
-		{"parts", parts, false},
-		{"length", len, false},
+	    {"to", to, false},
+	    {"parts", parts, false},
+	    {"length", len, false},
 	};
 	struct audit_record rec = {
-		.kind = AUDIT_SMS_MO,
-		.link = smpp_mo_bind(mo),
-		.msisdn = ms[0] ? ms : NULL,
-		.event = "mo",
-		.outcome = "received",
-		.actor = "subscriber",
-		.vars = vars,
-		.n_vars = 3,
+	    .kind = AUDIT_SMS_MO,
+	    .link = smpp_mo_bind(mo),
+	    .msisdn = ms[0] ? ms : NULL,
+	    .event = "mo",
+	    .outcome = "received",
+	    .actor = "subscriber",
+	    .vars = vars,
+	    .n_vars = 3,
 	};
 	int rc = audit_append(&rec, durable, mo);
 	if (rc)
@@ -74,6 +76,6 @@ static int svc_start(struct gw_node *node, void **state)
 }
 
 const struct gw_service sms_mo_basic_service = {
-	.name = "sms-mo",
-	.start = svc_start,
+    .name = "sms-mo",
+    .start = svc_start,
 };

@@ -131,10 +131,10 @@ static void test_normalise(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_standard_text),
-		cmocka_unit_test(test_lenient_variants),
-		cmocka_unit_test(test_pdu_tlvs_win),
-		cmocka_unit_test(test_normalise),
+	    cmocka_unit_test(test_standard_text),
+	    cmocka_unit_test(test_lenient_variants),
+	    cmocka_unit_test(test_pdu_tlvs_win),
+	    cmocka_unit_test(test_normalise),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,9 +93,9 @@ static void test_throttle_slow_down(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_window_slots),
-		cmocka_unit_test(test_token_bucket),
-		cmocka_unit_test(test_throttle_slow_down),
+	    cmocka_unit_test(test_window_slots),
+	    cmocka_unit_test(test_token_bucket),
+	    cmocka_unit_test(test_throttle_slow_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,10 +29,13 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "ussdgw/daemon.h"
 #include "ussdgw/smpp_pdu.h"
 
 struct smpp_links;
 struct smpp_mo;
+struct crypto_keyring;
+struct store_redis;
 
 /** Inbound traffic handler. The PDU and its strings stay valid until smpp_mo_respond(). */
 typedef void (*smpp_mo_handler)(struct smpp_mo *mo, void *cls);
@@ -47,16 +50,19 @@ json_t *smpp_mo_link_config(const struct smpp_mo *mo);
 double smpp_mo_received_at(const struct smpp_mo *mo);
 /** True when the bind this came in on is still bound. */
 bool smpp_mo_bind_alive(const struct smpp_mo *mo);
+/** Number of SMS parts this MO was reassembled from (1 for a single PDU). A reassembled
+ *  MO carries the joined text in short_message (sm_length may exceed 254), UDHI cleared. */
+unsigned smpp_mo_parts(const struct smpp_mo *mo);
 /** Answer with deliver_sm_resp / data_sm_resp carrying @p status, then free @p mo. Exactly once. */
 void smpp_mo_respond(struct smpp_mo *mo, uint32_t status);
 
 /** Result of a submit: @p status is the SMSC's command_status (0 = accepted) or, when
  *  @p err is non-zero, the request never got an answer (no bind, timeout, dropped). */
 struct smpp_submit_result {
-	int err;                /**< 0, GW_ETIMEDOUT_PEER, GW_EAGAIN (no bind up), GW_ESHUTDOWN... */
-	uint32_t status;        /**< command_status of the response when err == 0 */
-	char message_id[66];    /**< normalised message id from the response, "" if none */
-	const char *bind;       /**< bind that carried it (static storage of the link) */
+	int err;	     /**< 0, GW_ETIMEDOUT_PEER, GW_EAGAIN (no bind up), GW_ESHUTDOWN... */
+	uint32_t status;     /**< command_status of the response when err == 0 */
+	char message_id[66]; /**< normalised message id from the response, "" if none */
+	const char *bind;    /**< bind that carried it (static storage of the link) */
 };
 typedef void (*smpp_submit_cb)(void *cls, const struct smpp_submit_result *res);
 
@@ -71,8 +77,17 @@ typedef void (*smpp_submit_cb)(void *cls, const struct smpp_submit_result *res);
 int smpp_links_submit(struct smpp_links *links, const char *link, const char *prefer_bind,
 		      const struct smpp_pdu *pdu, double deadline, smpp_submit_cb cb, void *cls);
 
-/** Create the links of config `links[]` on @p loop (they connect when started). */
-int smpp_links_new(struct ev_loop *loop, json_t *links_cfg, struct smpp_links **out);
+/** What the links need from the node. All borrowed; they must outlive the links. */
+struct smpp_links_opts {
+	const struct crypto_keyring *keys; /**< for TLS contexts (NULL: no TLS link allowed) */
+	struct store_redis *redis; /**< MT queue, receipts, reassembly (NULL: none of them) */
+	const char *node_id;	   /**< consumer name in the MT queue groups */
+};
+
+/** Create the links of config `links[]` on @p loop (they connect when started).
+ *  @p links_cfg is borrowed (the loaded config outlives the links). */
+int smpp_links_new(struct ev_loop *loop, json_t *links_cfg, const struct smpp_links_opts *opts,
+		   struct smpp_links **out);
 void smpp_links_set_mo_handler(struct smpp_links *links, smpp_mo_handler fn, void *cls);
 int smpp_links_start(struct smpp_links *links);
 /** Graceful: stop taking new work, drain windows, unbind, close; @p done runs once. */
@@ -80,5 +95,13 @@ void smpp_links_drain(struct smpp_links *links, void (*done)(void *cls), void *c
 void smpp_links_free(struct smpp_links *links);
 /** Number of binds currently bound (all links). */
 unsigned smpp_links_bound(const struct smpp_links *links);
+/** The Redis store the links use (borrowed), or NULL. */
+struct store_redis *smpp_links_redis(const struct smpp_links *links);
+
+/** The daemon service "smpp-links": links[] of the config, with its own Redis connection
+ *  (redis.*). Health part "smpp-binds" (DEGRADES) is down while no bind is bound. */
+extern const struct gw_service smpp_links_service;
+/** The links of the running service (its state from daemon_service_state("smpp-links")). */
+struct smpp_links *smpp_links_of_service(void *state);
 
 #endif

@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "ussdgw/clock.h"
+#include "ussdgw/audit.h"
 #include "ussdgw/config.h"
 #include "ussdgw/crypto.h"
 #include "ussdgw/daemon.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/smpp_link.h"
+#include "ussdgw/sms_mo_basic.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
 
@@ -110,6 +113,9 @@ int main(int argc, char **argv)
 	daemon_add_service(&keys_service);
 	daemon_add_service(&store_redis_service);
 	daemon_add_service(&store_pg_service);
+	daemon_add_service(&audit_service);
+	daemon_add_service(&smpp_links_service);
+	daemon_add_service(&sms_mo_basic_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);

@@ -50,6 +50,9 @@ function usage(code) {
   --mt-log PATH         append + fsync every accepted MT before its submit_sm_resp
   --mo-log PATH         append every deliver_sm_resp status received
   --resp-timeout-ms N   give up waiting for a deliver_sm_resp after N ms (default 10000)
+  --redeliver-ms N      redeliver an MO SMS / receipt answered ESME_RX_T_APPN (0x64)
+                        after N ms, on the same bind or another of the account (default 500)
+  --redeliver-max N     redeliveries per message (default 0 = never)
   --enquire-link-ms N   send enquire_link to each bound gateway every N ms (default 0 = never)
   --verbose             log PDUs to stderr
 `);
@@ -64,7 +67,7 @@ function parseArgs(argv) {
 		timeoutAbortOp: null, msgidFormat: 'hex', msgidPad: 0,
 		msgidStart: Math.floor(Date.now() / 1000) * 1000, dlrDelayMs: 100,
 		dlrStat: 'DELIVRD', earlyDlr: false, mtLog: null, moLog: null, verbose: false,
-		respTimeoutMs: 10000, enquireLinkMs: 0,
+		respTimeoutMs: 10000, enquireLinkMs: 0, redeliverMs: 500, redeliverMax: 0,
 	};
 	const num = (v, name) => {
 		const n = Number(v);
@@ -111,6 +114,8 @@ function parseArgs(argv) {
 		case '--mt-log': o.mtLog = v(); break;
 		case '--mo-log': o.moLog = v(); break;
 		case '--resp-timeout-ms': o.respTimeoutMs = num(v(), a); break;
+		case '--redeliver-ms': o.redeliverMs = num(v(), a); break;
+		case '--redeliver-max': o.redeliverMax = num(v(), a); break;
 		case '--enquire-link-ms': o.enquireLinkMs = num(v(), a); break;
 		case '--verbose': o.verbose = true; break;
 		case '-h': case '--help': usage(0); break;
@@ -431,6 +436,28 @@ function sendDeliver(b, fields, cb, seqOverride) {
 	countPdu('out', pdu);
 	vlog('>', 'deliver_sm', pdu.sequence_number, 'bind', b.id);
 	return pdu;
+}
+
+/* As sendDeliver, and on ESME_RX_T_APPN (temporary application error) deliver the
+ * same message again later, as SMSCs do: on the same bind if still bound, else on
+ * another receiver of the account. cb(final status, attempts). */
+function sendDeliverRedeliver(b, fields, cb, attempt) {
+	attempt = attempt || 1;
+	sendDeliver(b, fields, (st) => {
+		if (st === 0x64 && attempt <= opt.redeliverMax) {
+			stats.redeliveries = (stats.redeliveries || 0) + 1;
+			setTimeout(() => {
+				const rx = b.bound && canReceive(b) ? b : pickRx(b.system_id);
+				if (!rx) {
+					cb(st, attempt);
+					return;
+				}
+				sendDeliverRedeliver(rx, fields, cb, attempt + 1);
+			}, opt.redeliverMs);
+			return;
+		}
+		cb(st, attempt);
+	});
 }
 
 function deliverSessionStep(s, b, fields, seqOverride) {
@@ -762,10 +789,14 @@ async function smsMo(body) {
 			}
 		});
 	}
-	const statuses = await Promise.all(list.map((f) => new Promise((res) => {
-		sendDeliver(b, f, res);
+	const attempts = [];
+	const statuses = await Promise.all(list.map((f, i) => new Promise((res) => {
+		sendDeliverRedeliver(b, f, (st, n) => {
+			attempts[i] = n;
+			res(st);
+		});
 	})));
-	return [200, { parts: list.length, data_coding: enc.dcs, statuses, bind: b.id }];
+	return [200, { parts: list.length, data_coding: enc.dcs, statuses, attempts, bind: b.id }];
 }
 
 function scheduleReceipt(b, pdu, messageId, text) {
@@ -783,14 +814,14 @@ function scheduleReceipt(b, pdu, messageId, text) {
 			return;
 		const err = faults.dlr_err || 0;
 		const body = codec.receiptText(messageId, stat, err, submitted, new Date(), text);
-		sendDeliver(rx, {
+		sendDeliverRedeliver(rx, {
 			service_type: '', source_addr_ton: pdu.dest_addr_ton, source_addr_npi: pdu.dest_addr_npi,
 			source_addr: pdu.destination_addr, dest_addr_ton: pdu.source_addr_ton,
 			dest_addr_npi: pdu.source_addr_npi, destination_addr: pdu.source_addr,
 			esm_class: 0x04, data_coding: 0, short_message: Buffer.from(body, 'ascii'),
 			receipted_message_id: messageId, message_state: codec.MESSAGE_STATE[stat],
 			network_error_code: Buffer.from([3, (err >> 8) & 0xFF, err & 0xFF]),
-		}, () => {});
+		}, () => {}, 1);
 		stats.receipts_sent++;
 	};
 	if (early)

@@ -1,0 +1,15 @@
+/** @file
+ * The minimal MO handler: every inbound SMS / USSD PDU handed up by the SMPP
+ * links is audited (audit_append, kind sms_mo) and answered ESME_ROK once the
+ * record is durable, ESME_RX_T_APPN when it could not be made durable (the SMSC
+ * then redelivers). The keyword router replaces it.
+ */
+#ifndef USSDGW_SMS_MO_BASIC_H
+#define USSDGW_SMS_MO_BASIC_H
+
+#include "ussdgw/daemon.h"
+
+/** Daemon service "sms-mo": attaches the handler to the "smpp-links" service (add it after). */
+extern const struct gw_service sms_mo_basic_service;
+
+#endif

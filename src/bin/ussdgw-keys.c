@@ -4,15 +4,18 @@
  *   ussdgw-keys tls DIR NAME [--ca CA_NAME] [--san LIST]
  *   ussdgw-keys pubkey DIR
  *   ussdgw-keys check DIR
+ *   ussdgw-keys hash-password [--cost LN] < password
  *
  * Exit codes: 0 success, 1 the operation failed (insecure modes, existing keys,
  * crypto error), 2 usage error. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ussdgw/crypto.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/log.h"
+#include "ussdgw/passwd.h"
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
@@ -31,6 +34,10 @@ static const char usage_text[] =
     "                           (default localhost,127.0.0.1)\n"
     "  pubkey DIR               print the audit signing public key (Ed25519, hex)\n"
     "  check DIR                check modes and owners; names each offending file\n"
+    "  hash-password [--cost LN]\n"
+    "                           read a password (one line) on standard input and\n"
+    "                           print its scrypt hash for accounts[].password_hash\n"
+    "                           (N = 2^LN, default 14)\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage error\n";
 
@@ -124,6 +131,38 @@ static int cmd_check(const char *dir)
 	return 0;
 }
 
+static int cmd_hash_password(int argc, char **argv)
+{
+	unsigned ln = PASSWD_DEFAULT_LN;
+	if (argc == 2 && !strcmp(argv[0], "--cost")) {
+		char *end;
+		unsigned long v = strtoul(argv[1], &end, 10);
+		if (*end || v < 1 || v > PASSWD_MAX_LN)
+			return usage("hash-password: --cost must be 1..20");
+		ln = (unsigned)v;
+	} else if (argc != 0) {
+		return usage("hash-password: unknown or incomplete option");
+	}
+	char pw[1024];
+	if (!fgets(pw, sizeof(pw), stdin)) {
+		fprintf(stderr, "ussdgw-keys: hash-password: no password on standard input\n");
+		return EXIT_FAIL;
+	}
+	size_t n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "ussdgw-keys: hash-password: empty password\n");
+		return EXIT_FAIL;
+	}
+	char out[PASSWD_HASH_MAX];
+	int rc = passwd_hash(pw, n, ln, out, sizeof(out));
+	memset(pw, 0, sizeof(pw));
+	if (rc)
+		return fail("hash-password", "", rc);
+	printf("%s\n", out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* The tool talks to people: plain text, no timestamps. The library logs the
@@ -140,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "tls"))
 		return cmd_tls(argc - 2, argv + 2);
+	if (!strcmp(cmd, "hash-password"))
+		return cmd_hash_password(argc - 2, argv + 2);
 	if (argc != 3)
 		return usage("wrong number of arguments");
 	if (!strcmp(cmd, "init"))

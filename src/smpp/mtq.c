@@ -59,8 +59,8 @@ static const char enqueue_lua[] =
     "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
     "  return redis.error_reply('OVERLOAD MT queue full')\n"
     "end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))\n"
-    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2])\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))\n"
+    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2], 'acct', ARGV[4])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
     "return id\n";
 
@@ -93,6 +93,7 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	    "2",     skey,
 	    hkey,    maxs,
 	    now,     "172800",
+	    mt->account ? mt->account : "",
 	    "id",    o->mt_id,
 	    "to",    mt->to,
 	    "from",  mt->from ? mt->from : "",
@@ -103,6 +104,8 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	    "dn",    ton[3],
 	    "class", mt->msg_class ? mt->msg_class : "transactional",
 	    "rd",    rd,
+	    "acct",  mt->account ? mt->account : "",
+	    "route", mt->route ? mt->route : "",
 	};
 	size_t argc = sizeof(argv) / sizeof(argv[0]);
 	size_t argvlen[sizeof(argv) / sizeof(argv[0])];
@@ -181,6 +184,10 @@ static bool parse_entry(const redisReply *el, struct smpp_mtq_entry *e)
 			}
 		} else if (!strcmp(key, "class"))
 			copy_str(e->msg_class, sizeof(e->msg_class), v);
+		else if (!strcmp(key, "acct"))
+			copy_str(e->account, sizeof(e->account), v);
+		else if (!strcmp(key, "route"))
+			copy_str(e->route, sizeof(e->route), v);
 		else {
 			copy_str(num, sizeof(num), v);
 			long x = strtol(num, NULL, 10);

@@ -54,13 +54,14 @@ static void simple_done(void *cls, int err, redisReply *reply)
 	free(o);
 }
 
-/* KEYS: stream, MT hash. ARGV: max_len, now_ms, ttl, field/value pairs. */
+/* KEYS: stream, MT hash. ARGV: max_len, now_ms, ttl, account, to, from, field/value pairs. */
 static const char enqueue_lua[] =
     "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
     "  return redis.error_reply('OVERLOAD MT queue full')\n"
     "end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))\n"
-    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2], 'acct', ARGV[4])\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))\n"
+    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2], 'acct', ARGV[4],"
+    " 'to', ARGV[5], 'from', ARGV[6])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
     "return id\n";
 
@@ -94,6 +95,8 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	    hkey,    maxs,
 	    now,     "172800",
 	    mt->account ? mt->account : "",
+	    mt->to,
+	    mt->from ? mt->from : "",
 	    "id",    o->mt_id,
 	    "to",    mt->to,
 	    "from",  mt->from ? mt->from : "",

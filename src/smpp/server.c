@@ -1130,7 +1130,8 @@ static void send_receipt(struct smpp_server *srv, struct account *a, const char 
 	d.esm_class = 0x04;
 	d.short_message = (const uint8_t *)text;
 	d.sm_length = n < 0 ? 0 : (size_t)n > SMPP_SM_MAX ? SMPP_SM_MAX : (size_t)n;
-	smpp_pdu_add_tlv(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID, mt_id, strlen(mt_id));
+	/* A C-Octet String: the NUL is part of the value. */
+	smpp_pdu_add_tlv(&d, SMPP_TLV_RECEIPTED_MESSAGE_ID, mt_id, strlen(mt_id) + 1);
 	smpp_pdu_add_tlv_u8(&d, SMPP_TLV_MESSAGE_STATE, (uint8_t)state);
 	if (deliver(s, &d, NULL))
 		LOGP(DSMS, LOG_INFO, "smpp-server: receipt for MT %s (%s) to account %s", mt_id,

@@ -5,6 +5,7 @@
  *   ussdgw-keys pubkey DIR
  *   ussdgw-keys check DIR
  *   ussdgw-keys hash-password [--cost LN] < password
+ *   ussdgw-keys msisdn-token DIR MSISDN
  *
  * Exit codes: 0 success, 1 the operation failed (insecure modes, existing keys,
  * crypto error), 2 usage error. */
@@ -34,6 +35,8 @@ static const char usage_text[] =
     "                           (default localhost,127.0.0.1)\n"
     "  pubkey DIR               print the audit signing public key (Ed25519, hex)\n"
     "  check DIR                check modes and owners; names each offending file\n"
+    "  msisdn-token DIR MSISDN  print the MSISDN's token (keyed HMAC, hex) as Redis\n"
+    "                           keys use it (consent: ussdgw:consent:{TOKEN})\n"
     "  hash-password [--cost LN]\n"
     "                           read a password (one line) on standard input and\n"
     "                           print its scrypt hash for accounts[].password_hash\n"
@@ -99,6 +102,21 @@ static int cmd_pubkey(const char *dir)
 		return fail("pubkey", dir, rc);
 	crypto_hex(pub, sizeof(pub), hex);
 	printf("%s\n", hex);
+	return 0;
+}
+
+static int cmd_msisdn_token(const char *dir, const char *msisdn)
+{
+	struct crypto_keyring *kr;
+	int rc = crypto_open(dir, &kr);
+	if (rc)
+		return fail("msisdn-token", dir, rc);
+	char tok[CRYPTO_TOKEN_HEX + 1];
+	rc = crypto_msisdn_token(kr, msisdn, tok);
+	crypto_close(kr);
+	if (rc)
+		return fail("msisdn-token", msisdn, rc);
+	printf("%s\n", tok);
 	return 0;
 }
 
@@ -179,6 +197,11 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "tls"))
 		return cmd_tls(argc - 2, argv + 2);
+	if (!strcmp(cmd, "msisdn-token")) {
+		if (argc != 4)
+			return usage("msisdn-token needs DIR and MSISDN");
+		return cmd_msisdn_token(argv[2], argv[3]);
+	}
 	if (!strcmp(cmd, "hash-password"))
 		return cmd_hash_password(argc - 2, argv + 2);
 	if (argc != 3)

@@ -73,6 +73,11 @@ setTimeout(() => { out.gave_up = true; done(3); }, maxMs);
 s.on('error', (e) => { out.error = String(e.message || e); done(2); });
 s.on('close', () => { if (!finished) { out.error = 'closed by the server'; done(2); } });
 
+s.on('unbind', (pdu) => {
+	out.unbound_by_server = true;
+	s.send(pdu.response());
+});
+
 s.on('deliver_sm', (pdu) => {
 	s.send(pdu.response());
 	const text = Buffer.isBuffer(pdu.short_message) ? pdu.short_message.toString('latin1')

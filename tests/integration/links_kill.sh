@@ -12,6 +12,9 @@ start_sim --mt-log "$tmp/mt.log" --dlr-delay-ms 50
 write_config '"window": 10,'
 start_gw
 wait_bound 1
+# Slow the SMSC down (every submit_sm_resp 5 ms late) so the kill lands while
+# the window is full, however fast the machine is.
+ctl -X POST -H 'Content-Type: application/json' -d '{"delay": {"ms": 5}}' "$CTL/faults" > /dev/null
 N=300
 enqueue --to 255700000021 --text "k" --text-index --id-prefix "k$$-" --count $N > /dev/null
 wait_for lines_ge "$tmp/mt.log" 60 || fail "traffic did not start"

@@ -815,12 +815,9 @@ static void on_resp(struct session *s, const struct smpp_pdu *p)
 		}
 }
 
-static void on_pdu(void *cls, const uint8_t *frame, size_t len)
+static void handle_pdu(struct session *s, const uint8_t *frame, size_t len)
 {
-	struct session *s = cls;
 	struct smpp_server *srv = s->srv;
-	if (s->dead)
-		return;
 	s->last_pdu = now_s(srv);
 	struct smpp_pdu p;
 	if (smpp_decode(frame, len, &srv->dopts, &p) != 0) {
@@ -876,6 +873,17 @@ static void on_pdu(void *cls, const uint8_t *frame, size_t len)
 		metric_inc(srv->m_cut);
 		sess_close(s, "too many protocol violations");
 	}
+}
+
+static void on_pdu(void *cls, const uint8_t *frame, size_t len)
+{
+	struct session *s = cls;
+	if (s->dead)
+		return;
+	/* The session may close while the PDU is handled: keep its memory until the end. */
+	s->refs++;
+	handle_pdu(s, frame, len);
+	sess_unref(s);
 }
 
 static void on_up(void *cls)
@@ -1248,7 +1256,7 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 		LOGP(DCONF, LOG_ERROR, "accounts[%u].system_id: over 15 bytes", idx);
 		return GW_EINVAL;
 	}
-	snprintf(a->system_id, sizeof(a->system_id), "%s", sid);
+	memcpy(a->system_id, sid, strlen(sid) + 1); /* at most 15 bytes, checked above */
 	const char *h = cfg_str(ac, "password_hash");
 	const char *hf = cfg_str(ac, "password_hash_file");
 	if (hf && hf[0]) {

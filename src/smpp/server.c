@@ -94,7 +94,7 @@ struct session {
 	struct account *acct;
 	ev_timer timer;
 	double opened, last_pdu, stall_since, close_at;
-	unsigned inflight, violations, refs;
+	unsigned inflight, violations, refs, bind_fails;
 	bool dead, unbind_sent;
 	uint32_t next_seq;
 	struct outreq *out;
@@ -511,9 +511,15 @@ static void bind_refuse(struct session *s, uint32_t cmd, uint32_t seq, uint32_t 
 {
 	struct smpp_server *srv = s->srv;
 	metric_inc(srv->m_bind_fail);
-	LOGP(DSMPP, LOG_NOTICE, "smpp-server: %s: bind refused: %s", s->peer, why);
+	if (s->bind_fails++ < VIOL_LOG_MAX)
+		LOGP(DSMPP, LOG_NOTICE, "smpp-server: %s: bind refused: %s", s->peer, why);
 	s->state = S_OPEN;
 	bind_answer(s, cmd, seq, status);
+	/* A connection that keeps trying is not going to bind. */
+	if (s->bind_fails >= srv->bind_fail_max) {
+		metric_inc(srv->m_cut);
+		sess_close(s, "too many failed binds on one connection");
+	}
 }
 
 static void bind_accept(struct session *s, struct account *a, uint32_t cmd, uint32_t seq)

@@ -33,12 +33,12 @@
 #include "ussdgw/store_redis.h"
 #include "ussdgw/workers.h"
 
-#define TICK_S	      0.25
-#define VIOL_LOG_MAX  3u /* protocol violations logged per session */
-#define MAX_ADDRS     32u
-#define MAX_CIDRS     32u
-#define IP_TABLE_MAX  4096u
-#define OUT_BUF	      8192u
+#define TICK_S	     0.25
+#define VIOL_LOG_MAX 3u /* protocol violations logged per session */
+#define MAX_ADDRS    32u
+#define MAX_CIDRS    32u
+#define IP_TABLE_MAX 4096u
+#define OUT_BUF	     8192u
 
 struct cidr {
 	int fam;
@@ -61,8 +61,8 @@ struct account {
 	uint8_t ok_mac[32]; /* HMAC of the last password that verified */
 	bool ok_cached;
 	unsigned rr;
-	struct metric *m_binds, *m_sub_ok, *m_sub_refused, *m_throttled, *m_dlv_mo,
-	    *m_dlv_receipt, *m_bind_ok;
+	struct metric *m_binds, *m_sub_ok, *m_sub_refused, *m_throttled, *m_dlv_mo, *m_dlv_receipt,
+	    *m_bind_ok;
 };
 
 struct ipent {
@@ -501,7 +501,7 @@ static void bind_answer(struct session *s, uint32_t cmd, uint32_t seq, uint32_t 
 
 static const char *bind_kind(uint32_t cmd)
 {
-	return cmd == SMPP_BIND_RECEIVER ? "receiver"
+	return cmd == SMPP_BIND_RECEIVER      ? "receiver"
 	       : cmd == SMPP_BIND_TRANSMITTER ? "transmitter"
 					      : "transceiver";
 }
@@ -564,7 +564,8 @@ static void kdf_done(void *arg, int err)
 		} else {
 			ip_bind_failed(s->srv, s->ipe);
 			bind_refuse(s, j->cmd, j->seq, ESME_RBINDFAIL,
-				    j->result == GW_EPERM ? "wrong password" : "password check failed");
+				    j->result == GW_EPERM ? "wrong password"
+							  : "password check failed");
 		}
 	}
 	sess_unref(s);
@@ -811,10 +812,10 @@ static void on_resp(struct session *s, const struct smpp_pdu *p)
 			s->out[i].used = false;
 			if (s->out[i].mo) {
 				uint32_t st = p->command_status;
-				smpp_mo_respond(s->out[i].mo,
-						st == ESME_ROK	    ? ESME_ROK
-						: st == ESME_RX_P_APPN ? ESME_RX_P_APPN
-								       : ESME_RX_T_APPN);
+				smpp_mo_respond(s->out[i].mo, st == ESME_ROK ? ESME_ROK
+							      : st == ESME_RX_P_APPN
+								  ? ESME_RX_P_APPN
+								  : ESME_RX_T_APPN);
 			}
 			metric_inc(s->out[i].mo ? s->acct->m_dlv_mo : s->acct->m_dlv_receipt);
 			return;
@@ -828,7 +829,7 @@ static void handle_pdu(struct session *s, const uint8_t *frame, size_t len)
 	struct smpp_pdu p;
 	if (smpp_decode(frame, len, &srv->dopts, &p) != 0) {
 		violation(s, p.error_status == ESME_RINVCMDID ? "unknown command_id"
-							       : "malformed PDU");
+							      : "malformed PDU");
 		if (!p.header_valid || !smpp_is_resp(p.command_id))
 			sess_error(s, p.header_valid ? &p : NULL,
 				   p.error_status ? p.error_status : ESME_RSYSERR);
@@ -845,7 +846,9 @@ static void handle_pdu(struct session *s, const uint8_t *frame, size_t len)
 	switch (p.command_id) {
 	case SMPP_BIND_RECEIVER:
 	case SMPP_BIND_TRANSMITTER:
-	case SMPP_BIND_TRANSCEIVER: on_bind(s, &p); break;
+	case SMPP_BIND_TRANSCEIVER:
+		on_bind(s, &p);
+		break;
 	case SMPP_ENQUIRE_LINK: {
 		struct smpp_pdu r;
 		smpp_pdu_init_resp(&r, &p);
@@ -868,7 +871,9 @@ static void handle_pdu(struct session *s, const uint8_t *frame, size_t len)
 		}
 		break;
 	}
-	case SMPP_SUBMIT_SM: on_submit(s, &p); break;
+	case SMPP_SUBMIT_SM:
+		on_submit(s, &p);
+		break;
 	default:
 		if (s->state != S_BOUND)
 			violation(s, "request before bind");
@@ -1098,14 +1103,22 @@ static bool mo_filter(struct smpp_mo *mo, void *cls)
 static const char *stat_word(unsigned st)
 {
 	switch (st) {
-	case SMPP_STATE_ENROUTE: return "ENROUTE";
-	case SMPP_STATE_DELIVERED: return "DELIVRD";
-	case SMPP_STATE_EXPIRED: return "EXPIRED";
-	case SMPP_STATE_DELETED: return "DELETED";
-	case SMPP_STATE_UNDELIVERABLE: return "UNDELIV";
-	case SMPP_STATE_ACCEPTED: return "ACCEPTD";
-	case SMPP_STATE_REJECTED: return "REJECTD";
-	default: return "UNKNOWN";
+	case SMPP_STATE_ENROUTE:
+		return "ENROUTE";
+	case SMPP_STATE_DELIVERED:
+		return "DELIVRD";
+	case SMPP_STATE_EXPIRED:
+		return "EXPIRED";
+	case SMPP_STATE_DELETED:
+		return "DELETED";
+	case SMPP_STATE_UNDELIVERABLE:
+		return "UNDELIV";
+	case SMPP_STATE_ACCEPTED:
+		return "ACCEPTD";
+	case SMPP_STATE_REJECTED:
+		return "REJECTD";
+	default:
+		return "UNKNOWN";
 	}
 }
 
@@ -1116,8 +1129,9 @@ static void send_receipt(struct smpp_server *srv, struct account *a, const char 
 {
 	struct session *s = receiver_for(srv, a);
 	if (!s) {
-		LOGP(DSMS, LOG_NOTICE, "smpp-server: receipt for MT %s: account %s has no receiver "
-				       "bound with room; dropped",
+		LOGP(DSMS, LOG_NOTICE,
+		     "smpp-server: receipt for MT %s: account %s has no receiver "
+		     "bound with room; dropped",
 		     mt_id, a->name);
 		metric_inc(metrics_counter("ussdgw_smpp_server_receipts_dropped_total",
 					   "Receipts for accounts with no receiver bound", NULL));
@@ -1292,8 +1306,8 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 	for (size_t i = 0; ips && i < json_array_size(ips); i++) {
 		if (a->nips >= MAX_CIDRS ||
 		    cidr_parse(json_string_value(json_array_get(ips, i)), &a->ips[a->nips++])) {
-			LOGP(DCONF, LOG_ERROR, "accounts[%u].allowed_ips[%zu]: not an address/prefix",
-			     idx, i);
+			LOGP(DCONF, LOG_ERROR,
+			     "accounts[%u].allowed_ips[%zu]: not an address/prefix", idx, i);
 			return GW_EINVAL;
 		}
 	}
@@ -1325,7 +1339,8 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 	a->m_dlv_receipt = metrics_counter("ussdgw_smpp_server_receipts_delivered_total",
 					   "Receipts answered by the account", lb);
 	snprintf(lb, sizeof(lb), "account=\"%s\",outcome=\"queued\"", a->name);
-	a->m_sub_ok = metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
+	a->m_sub_ok =
+	    metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
 	snprintf(lb, sizeof(lb), "account=\"%s\",outcome=\"refused\"", a->name);
 	a->m_sub_refused =
 	    metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
@@ -1369,7 +1384,8 @@ int smpp_server_new(struct ev_loop *loop, json_t *sc, json_t *accounts,
 	srv->wq_max = (size_t)cfg_int(sc, "write_queue_max");
 	srv->dopts.max_pdu_len = (uint32_t)cfg_int(sc, "max_pdu_len");
 	srv->dopts.max_tlvs = (unsigned)cfg_int(sc, "max_tlvs");
-	srv->m_sessions = metrics_gauge("ussdgw_smpp_server_sessions", "Open server sessions", NULL);
+	srv->m_sessions =
+	    metrics_gauge("ussdgw_smpp_server_sessions", "Open server sessions", NULL);
 	srv->m_rejected_conn = metrics_counter("ussdgw_smpp_server_connections_refused_total",
 					       "Connections closed at accept (caps, blocks)", NULL);
 	srv->m_bind_fail =
@@ -1397,8 +1413,8 @@ int smpp_server_new(struct ev_loop *loop, json_t *sc, json_t *accounts,
 	if (!rc && cfg_int(sc, "tls_port") >= 0) {
 		rc = crypto_tls_server_ctx(opts->keys, cfg_str(sc, "tls_cert"), &srv->tls);
 		if (rc)
-			LOGP(DSMPP, LOG_ERROR, "smpp_server.tls_cert %s: %s", cfg_str(sc, "tls_cert"),
-			     gw_strerror(rc));
+			LOGP(DSMPP, LOG_ERROR, "smpp_server.tls_cert %s: %s",
+			     cfg_str(sc, "tls_cert"), gw_strerror(rc));
 		else
 			rc = listen_on(srv, 1, addr, (int)cfg_int(sc, "tls_port"));
 	}

@@ -626,7 +626,9 @@ static void pos_save(struct audit_shipper *s)
 
 /* --- the thread -------------------------------------------------------------------- */
 
-static void timed_wait(struct audit_shipper *s, unsigned ms)
+/* Wait @p ms or until stopped; kicks end the wait only when @p kicks is set (idle
+ * polling), not during a back-off after a failure. */
+static void timed_wait_k(struct audit_shipper *s, unsigned ms, bool kicks)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -637,11 +639,22 @@ static void timed_wait(struct audit_shipper *s, unsigned ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->mu);
-	while (!s->kicked && !s->stop)
+	while (!(kicks && s->kicked) && !s->stop)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
 			break;
-	s->kicked = false;
+	if (kicks)
+		s->kicked = false;
 	pthread_mutex_unlock(&s->mu);
+}
+
+static void timed_wait(struct audit_shipper *s, unsigned ms)
+{
+	timed_wait_k(s, ms, true);
+}
+
+static void backoff(struct audit_shipper *s, unsigned ms)
+{
+	timed_wait_k(s, ms, false);
 }
 
 static bool stopping(struct audit_shipper *s, bool *past_deadline)
@@ -676,7 +689,7 @@ static void *ship_thread(void *arg)
 				continue;
 			}
 			if (n < 0) {
-				timed_wait(s, delay);
+				backoff(s, delay);
 				continue;
 			}
 		}
@@ -685,7 +698,7 @@ static void *ship_thread(void *arg)
 				if (st)
 					break;
 				atomic_fetch_add(&s->failures, 1);
-				timed_wait(s, delay);
+				backoff(s, delay);
 				delay = delay * 2 > s->retry_max ? s->retry_max : delay * 2;
 				continue;
 			}
@@ -698,7 +711,7 @@ static void *ship_thread(void *arg)
 				disconnect(s);
 			if (st)
 				break;
-			timed_wait(s, delay);
+			backoff(s, delay);
 			delay = delay * 2 > s->retry_max ? s->retry_max : delay * 2;
 			continue;
 		}

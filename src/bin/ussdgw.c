@@ -12,6 +12,7 @@
 #include "ussdgw/gw_error.h"
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
+#include "ussdgw/pay.h"
 #include "ussdgw/smpp_link.h"
 #include "ussdgw/smpp_server.h"
 #include "ussdgw/sms_mo_basic.h"
@@ -118,9 +119,11 @@ int main(int argc, char **argv)
 	daemon_add_service(&smpp_links_service);
 	daemon_add_service(&sms_mo_basic_service);
 	daemon_add_service(&smpp_server_service);
+	daemon_add_service(&pay_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);
+	daemon_add_service(&pay_admin_service);
 	int code = daemon_run(&node);
 	cfg_free(cfg);
 	LOGP(DMAIN, LOG_NOTICE, "ussdgw stopped");

@@ -20,11 +20,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <ev.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "ussdgw/audit.h"
@@ -77,7 +79,7 @@ static const char *exec_state(PGconn *c, const char *sql)
 static void exec_ok(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void exec_ok(PGconn *c, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
@@ -92,7 +94,7 @@ static void exec_ok(PGconn *c, const char *fmt, ...)
 static long long query_ll(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static long long query_ll(PGconn *c, const char *fmt, ...)
 {
-	char sql[2048];
+	char sql[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
@@ -127,6 +129,15 @@ static void ensure_schema(void)
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
 			fail_msg("0002-audit.sql: %s", PQresultErrorMessage(r));
 		PQclear(r);
+		/* Record it as ussdgw-migrate would (version, name, SHA-256 of the file). */
+		if (query_ll(c, "SELECT count(*) FROM pg_class WHERE relname = 'schema_version'") == 1) {
+			uint8_t h[32];
+			char hx[65];
+			crypto_sha256(sql, n, h);
+			audit_hex(h, 32, hx);
+			exec_ok(c, "INSERT INTO schema_version (version, name, checksum) VALUES (2, 'audit', '%s') "
+				   "ON CONFLICT DO NOTHING", hx);
+		}
 	}
 	exec_ok(c, "SELECT audit_ensure_partitions(2)");
 	PQfinish(c);
@@ -228,6 +239,30 @@ static int64_t month_start_us(int y, int m)
 	return (int64_t)timegm(&tm) * 1000000;
 }
 
+/* Run a command, capture stdout; @return the exit status. */
+static int run_cmd(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run_cmd(char *out, size_t n, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t got = fread(out, 1, n - 1, p);
+	out[got] = 0;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *tool(void)
+{
+	static char path[512];
+	snprintf(path, sizeof(path), "%s/ussdgw-audit", getenv("GW_BUILD_DIR") ?: ".");
+	return path;
+}
+
 /* --- tests ---------------------------------------------------------------------------- */
 
 static void test_roles_cannot_change(void **state)
@@ -301,6 +336,31 @@ static void test_ship_verify_show_data(void **state)
 			     tok) >= 1);
 	PQfinish(c);
 	expect_clean(chain, 3000);
+
+	/* The tool says the same, and rebuilds a session's timeline with masked inputs. */
+	static char out[65536];
+	assert_int_equal(run_cmd(out, sizeof(out), "%s verify --chain '%s' --export '%s' --keys '%s' --dsn '%s'",
+				 tool(), chain, export_path, keydir, owner_dsn), 0);
+	assert_non_null(strstr(out, "OK: 1 chains, 3000 records"));
+	char sid[64];
+	snprintf(sid, sizeof(sid), "s-%s-7", run_id);
+	assert_int_equal(run_cmd(out, sizeof(out), "%s show --session '%s' --json --dsn '%s'", tool(), sid,
+				 app_dsn), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	json_t *steps = json_object_get(j, "steps");
+	assert_int_equal(json_array_size(steps), 10);
+	json_t *s0 = json_array_get(steps, 0);
+	assert_string_equal(json_string_value(json_object_get(s0, "screen")), "menu");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s0, "vars"), "amount")), "****");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s0, "vars"), "choice")), "0");
+	assert_string_equal(json_string_value(json_object_get(j, "outcome")), "ok");
+	json_decref(j);
+	assert_int_equal(run_cmd(out, sizeof(out), "%s show --session '%s' --dsn '%s'", tool(), sid, app_dsn), 0);
+	assert_non_null(strstr(out, "amount=****"));
+	assert_non_null(strstr(out, "outcome: ok"));
+	assert_null(strstr(out, "SECRET"));
 }
 
 /* Owner-side tampering: triggers must be switched off first, as an attacker would. */
@@ -328,7 +388,7 @@ static const struct audit_finding *first_finding(struct audit_verify_report *rep
 
 static void test_tamper_edit(void **state)
 {
-	char chain[64], sql[1024];
+	char chain[64], sql[8192];
 	chain_name(chain, sizeof(chain), "edit");
 	write_chain(chain, 100, 0, 0);
 	PGconn *o = db(owner_dsn);
@@ -342,6 +402,11 @@ static void test_tamper_edit(void **state)
 	assert_int_equal(f->kind, AF_CHANGED);
 	assert_int_equal(f->seq, 37);
 	audit_verify_report_free(&rep);
+	static char out[16384];
+	assert_int_equal(run_cmd(out, sizeof(out), "%s verify --chain '%s' --export '%s' --keys '%s' --dsn '%s'",
+				 tool(), chain, export_path, keydir, owner_dsn), 1);
+	assert_non_null(strstr(out, "changed: chain"));
+	assert_non_null(strstr(out, "record seq 37 changed"));
 
 	/* The same with the hash recomputed: the next record's link names it. */
 	char chain2[64];
@@ -376,7 +441,7 @@ static void test_tamper_edit(void **state)
 
 static void test_tamper_delete_insert_tail(void **state)
 {
-	char chain[64], sql[1024];
+	char chain[64], sql[8192];
 	PGconn *o = db(owner_dsn);
 	struct audit_verify_report rep;
 
@@ -590,6 +655,10 @@ static void test_default_partition_alarm(void **state)
 
 /* --- PostgreSQL away: a TCP proxy in front of it that we can cut ----------------------- */
 
+/* One thread per direction with blocking I/O (no cross-direction stalls); cutting
+ * the proxy shuts every socket down and closes the listener, so PostgreSQL is
+ * unreachable (connections refused) until it is restored. */
+#define PMAX 64
 struct proxy {
 	int lfd, port;
 	char up_path[100];
@@ -597,6 +666,14 @@ struct proxy {
 	int up_port;
 	atomic_bool down, quit;
 	pthread_t th;
+	pthread_mutex_t mu;
+	int fds[PMAX];
+};
+
+struct pipe_half {
+	struct proxy *p;
+	int from, to;
+	atomic_int *refs;
 };
 
 static int proxy_listen(struct proxy *p)
@@ -638,74 +715,99 @@ static int proxy_upstream(struct proxy *p)
 	return fd;
 }
 
-#define PMAX 16
+static void proxy_track(struct proxy *p, int fd, bool add)
+{
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < PMAX; i++)
+		if (add ? p->fds[i] < 0 : p->fds[i] == fd) {
+			p->fds[i] = add ? fd : -1;
+			break;
+		}
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *pipe_thread(void *arg)
+{
+	struct pipe_half *h = arg;
+	char buf[65536];
+	for (;;) {
+		ssize_t r = read(h->from, buf, sizeof(buf));
+		if (r <= 0 || write(h->to, buf, (size_t)r) != r)
+			break;
+	}
+	shutdown(h->from, SHUT_RDWR);
+	shutdown(h->to, SHUT_RDWR);
+	if (atomic_fetch_sub(h->refs, 1) == 1) {
+		proxy_track(h->p, h->from, false);
+		proxy_track(h->p, h->to, false);
+		close(h->from);
+		close(h->to);
+		free(h->refs);
+	}
+	free(h);
+	return NULL;
+}
+
 static void *proxy_thread(void *arg)
 {
 	struct proxy *p = arg;
-	int pair[PMAX][2];
-	int np = 0;
-	char buf[65536];
 	while (!atomic_load(&p->quit)) {
 		if (atomic_load(&p->down)) {
-			for (int i = 0; i < np; i++)
-				close(pair[i][0]), close(pair[i][1]);
-			np = 0;
-			if (p->lfd >= 0)
+			if (p->lfd >= 0) {
 				close(p->lfd);
-			p->lfd = -1; /* connections are refused while down */
-			usleep(20000);
+				p->lfd = -1;
+				pthread_mutex_lock(&p->mu);
+				for (int i = 0; i < PMAX; i++)
+					if (p->fds[i] >= 0)
+						shutdown(p->fds[i], SHUT_RDWR);
+				pthread_mutex_unlock(&p->mu);
+			}
+			usleep(10000);
 			continue;
 		}
 		if (p->lfd < 0 && (p->lfd = proxy_listen(p)) < 0) {
-			usleep(20000);
+			usleep(10000);
 			continue;
 		}
-		struct pollfd pf[1 + 2 * PMAX];
-		pf[0] = (struct pollfd){.fd = p->lfd, .events = POLLIN};
-		for (int i = 0; i < np; i++) {
-			pf[1 + 2 * i] = (struct pollfd){.fd = pair[i][0], .events = POLLIN};
-			pf[2 + 2 * i] = (struct pollfd){.fd = pair[i][1], .events = POLLIN};
-		}
-		if (poll(pf, (nfds_t)(1 + 2 * np), 20) <= 0)
+		struct pollfd pf = {.fd = p->lfd, .events = POLLIN};
+		if (poll(&pf, 1, 10) <= 0)
 			continue;
-		if ((pf[0].revents & POLLIN) && np < PMAX) {
-			int c = accept(p->lfd, NULL, NULL);
-			int u = c >= 0 ? proxy_upstream(p) : -1;
-			if (c >= 0 && u >= 0) {
-				pair[np][0] = c;
-				pair[np][1] = u;
-				np++;
-			} else if (c >= 0) {
-				close(c);
-			}
+		int c = accept(p->lfd, NULL, NULL);
+		if (c < 0)
+			continue;
+		int u = proxy_upstream(p);
+		if (u < 0) {
+			close(c);
+			continue;
 		}
-		for (int i = 0; i < np; i++) {
-			for (int d = 0; d < 2; d++) {
-				if (!(pf[1 + 2 * i + d].revents & (POLLIN | POLLHUP | POLLERR)))
-					continue;
-				ssize_t r = read(pair[i][d], buf, sizeof(buf));
-				if (r <= 0 || write(pair[i][!d], buf, (size_t)r) != r) {
-					close(pair[i][0]);
-					close(pair[i][1]);
-					pair[i][0] = pair[np - 1][0];
-					pair[i][1] = pair[np - 1][1];
-					np--;
-					i = np; /* poll again */
-					break;
-				}
-			}
+		proxy_track(p, c, true);
+		proxy_track(p, u, true);
+		atomic_int *refs = malloc(sizeof(*refs));
+		atomic_init(refs, 2);
+		for (int d = 0; d < 2; d++) {
+			struct pipe_half *h = malloc(sizeof(*h));
+			*h = (struct pipe_half){.p = p, .from = d ? u : c, .to = d ? c : u, .refs = refs};
+			pthread_t t;
+			pthread_create(&t, NULL, pipe_thread, h);
+			pthread_detach(t);
 		}
 	}
-	for (int i = 0; i < np; i++)
-		close(pair[i][0]), close(pair[i][1]);
 	if (p->lfd >= 0)
 		close(p->lfd);
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < PMAX; i++)
+		if (p->fds[i] >= 0)
+			shutdown(p->fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
 static void proxy_start(struct proxy *p, char *dsn_out, size_t n)
 {
 	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	for (int i = 0; i < PMAX; i++)
+		p->fds[i] = -1;
 	PGconn *c = db(app_dsn);
 	const char *host = PQhost(c), *port = PQport(c);
 	if (host[0] == '/')

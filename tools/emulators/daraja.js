@@ -1114,7 +1114,7 @@ function txView(tx) {
 		CheckoutRequestID: tx.CheckoutRequestID, MerchantRequestID: tx.MerchantRequestID,
 		state: tx.state, ResultCode: tx.resultCode, amount: tx.amount, phone: tx.phone,
 		shortcode: tx.shortcode, MpesaReceiptNumber: tx.receipt, created: tx.createdAt,
-		completed: tx.completedAt,
+		completed: tx.completedAt, CallBackURL: tx.callbackUrl,
 	};
 }
 

@@ -56,6 +56,17 @@ check_audit() {
 	[ "$cnt" = "$dist" ] || fail "duplicate sequence numbers: $cnt rows, $dist distinct"
 	[ "$lo" = 1 ] && [ "$hi" = "$cnt" ] || fail "gap in the chain: $cnt rows, seq $lo..$hi"
 	[ "$cnt" -ge "$ANSWERED" ] || fail "fewer records ($cnt) than answered steps ($ANSWERED)"
+	# Arrival in order: the shipper's transactions (xmin) and the records' own
+	# times never go backwards along the chain.
+	local back_tx back_t ntx
+	read -r back_tx back_t ntx < <(psql_q -F ' ' -c "SELECT count(*) FILTER (WHERE x < px),
+		count(*) FILTER (WHERE occurred < po), count(DISTINCT x)
+		FROM (SELECT xmin::text::bigint AS x, occurred, lag(xmin::text::bigint) OVER w AS px,
+		             lag(occurred) OVER w AS po
+		      FROM audit WHERE chain = '$CHAIN' WINDOW w AS (ORDER BY seq)) t")
+	echo "arrived in $ntx transactions"
+	[ "$back_tx" = 0 ] || fail "$back_tx records arrived in a transaction before their predecessor's"
+	[ "$back_t" = 0 ] || fail "$back_t records occurred before their predecessor"
 	# The head signed at the clean stop is the last record in the table.
 	head=$(awk -v c="$CHAIN" '$2 == c {s = $3} END {print s}' "$tmp/heads1.log")
 	[ "$head" = "$hi" ] || fail "exported head ${head:-none}, table ends at $hi"

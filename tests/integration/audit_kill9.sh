@@ -24,7 +24,7 @@ wait_menu
 node "$drv" drive --control "$CTL" --seconds 9 --workers 32 --prefix "$PREFIX" --wait-ms 3000 \
 	> "$tmp/drive.json" 2> "$tmp/drive.err" &
 drv_pid=$!
-gw_pids+=("$drv_pid")
+gw_pids[9]=$drv_pid # killed by the cleanup if still running
 sleep 3.5
 kill -9 "${gw_pids[1]}"
 wait "${gw_pids[1]}" 2>/dev/null || true
@@ -35,6 +35,7 @@ mv "$tmp/gw1.log" "$tmp/gw1-killed.log"
 start_gw 1
 grep -q "chain $CHAIN at seq [1-9]" "$tmp/gw1.log" || fail "the restarted node did not continue the chain from its journal"
 wait "$drv_pid" || fail "driver: $(cat "$tmp/drive.err")"
+gw_pids[9]=
 echo "driver: $(cat "$tmp/drive.json")"
 [ "$(jq .dials_refused "$tmp/drive.json")" -gt 0 ] || fail "no dial was refused: the kill missed the load"
 [ "$screens_at_kill" -gt 50 ] || fail "too little load before the kill: $screens_at_kill screens"

@@ -71,8 +71,8 @@ typedef void (*smpp_submit_cb)(void *cls, const struct smpp_submit_result *res);
  * bind of @p link, preferring @p prefer_bind when it is up. @p cb runs exactly once.
  * @p deadline is absolute ev_now() time; the request fails with GW_ETIMEDOUT_PEER when
  * no response arrives by then.
- * @return 0 (callback will run) or GW_ENOENT (no such link) / GW_EAGAIN (no bind up:
- *  callback will not run).
+ * @return 0 (callback will run) or GW_ENOENT (no such link) / GW_EAGAIN (no bind up, or
+ *  every bound bind's window is full: callback will not run; the caller may try again).
  */
 int smpp_links_submit(struct smpp_links *links, const char *link, const char *prefer_bind,
 		      const struct smpp_pdu *pdu, double deadline, smpp_submit_cb cb, void *cls);

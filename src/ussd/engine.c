@@ -35,6 +35,10 @@
 #define CAS_ATTEMPTS 3
 /* Actions run in one step at most (a chain of awaited actions). */
 #define STEP_ACTIONS_MAX 8
+/* A reply that finds every window slot of the link taken tries again after this
+ * long, while at least REPLY_WAIT_FLOOR_MS of the answer budget is left. */
+#define REPLY_RETRY_S	    0.005
+#define REPLY_WAIT_FLOOR_MS 100
 
 static const char busy_text[] = "Service busy, please try again later.";
 static const char expired_text[] = "Your session has expired. Please dial again.";
@@ -76,6 +80,7 @@ struct step {
 	bool no_reply;   /* abort/timeout/end from the network: nothing to send */
 	bool shed;
 	bool expired;    /* the subscriber answered an idle-expired session */
+	bool waited;     /* the reply waited for a window slot */
 	const char *event_name;
 
 	/* the awaited action in flight */
@@ -134,6 +139,17 @@ static void on_submitted(void *cls, const struct smpp_submit_result *res)
 	finish(s, res->err ? ESME_RX_T_APPN : ESME_ROK);
 }
 
+static void send_reply(struct step *s);
+
+static void on_reply_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct step *s = w->data;
+	s->timer_on = false;
+	send_reply(s);
+}
+
 static void send_reply(struct step *s)
 {
 	if (s->no_reply || !s->rec.ans) {
@@ -146,6 +162,22 @@ static void send_reply(struct step *s)
 	int rc = ussd_dialect_encode_reply(&s->lc, &s->ev, &r, &pdu, &buf);
 	if (!rc)
 		rc = smpp_links_submit(s->e->links, s->link, s->bind, &pdu, s->deadline, on_submitted, s);
+	if (rc == GW_EAGAIN && remaining_ms(s) > REPLY_WAIT_FLOOR_MS) {
+		/* Every window slot is taken (or no bind is up for the moment): the step
+		 * is saved and journaled, so wait for a slot within the answer budget
+		 * rather than refuse it; the SMSC may not redeliver a USSD step. */
+		if (!s->waited) {
+			s->waited = true;
+			metric_inc(metrics_counter("ussdgw_ussd_reply_window_waits_total",
+						   "USSD replies that waited for an SMPP window slot or a bind",
+						   NULL));
+		}
+		ev_timer_init(&s->timer, on_reply_retry, REPLY_RETRY_S, 0);
+		s->timer.data = s;
+		ev_timer_start(s->e->loop, &s->timer);
+		s->timer_on = true;
+		return;
+	}
 	if (rc) {
 		LOGP(DUSSD, LOG_NOTICE, "session %s: reply not sent on %s: %s", s->rec.sid, s->link,
 		     gw_strerror(rc));

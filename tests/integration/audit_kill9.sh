@@ -12,10 +12,7 @@ source "$(dirname "$0")/ussd_lib.bash"
 source "$(dirname "$0")/audit_load_lib.bash"
 
 start_sim --ussd-timeout-ms 4000
-# A window above the driver's concurrency: a full window refuses a reply at
-# once (ESME_RX_T_APPN for the SMSC to redeliver), which is not what this
-# test is about.
-write_config 1 '"window": 64'
+write_config 1
 start_gw 1
 wait_binds 1
 wait_menu

@@ -20,8 +20,7 @@ ready() { curl -s --max-time 5 -o "$tmp/readyz.json" -w '%{http_code}' "http://1
 screens() { curl -sS "$CTL/stats" | jq '.submit_sm.ussd'; }
 
 start_sim --ussd-timeout-ms 8000
-# A window above the driver's concurrency (a full window refuses a reply at once).
-write_config 1 '"window": 64' '"postgres": {"reconnect_max_ms": 500}'
+write_config 1 '' '"postgres": {"reconnect_max_ms": 500}'
 start_gw 1
 wait_binds 1
 wait_menu

@@ -23,6 +23,7 @@ node "$drv" drive --control "$CTL" --seconds 9 --workers 32 --prefix "$PREFIX" -
 drv_pid=$!
 gw_pids[9]=$drv_pid # killed by the cleanup if still running
 sleep 3.5
+kill -0 "$drv_pid" || fail "the driver stopped before the kill: $(cat "$tmp/drive.err")"
 kill -9 "${gw_pids[1]}"
 wait "${gw_pids[1]}" 2>/dev/null || true
 screens_at_kill=$(curl -sS "$CTL/stats" | jq '.submit_sm.ussd')
@@ -34,7 +35,9 @@ grep -q "chain $CHAIN at seq [1-9]" "$tmp/gw1.log" || fail "the restarted node d
 wait "$drv_pid" || fail "driver: $(cat "$tmp/drive.err")"
 gw_pids[9]=
 echo "driver: $(cat "$tmp/drive.json")"
-[ "$(jq .dials_refused "$tmp/drive.json")" -gt 0 ] || fail "no dial was refused: the kill missed the load"
+# The subscriber side noticed the kill: a step left without a screen or a refused dial.
+[ "$(jq '.unanswered + .dials_refused + .inputs_refused' "$tmp/drive.json")" -gt 0 ] ||
+	fail "the kill went unnoticed by the subscriber side: $(cat "$tmp/drive.json")"
 [ "$screens_at_kill" -gt 50 ] || fail "too little load before the kill: $screens_at_kill screens"
 [ "$(curl -sS "$CTL/stats" | jq '.submit_sm.ussd')" -gt "$screens_at_kill" ] ||
 	fail "the restarted node answered nothing"

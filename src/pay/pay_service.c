@@ -446,7 +446,10 @@ static void push_done(void *cls, const struct pay_result *r)
 				  NULL, NULL, "accepted by the provider");
 		break;
 	case PAY_CALL_REFUSED:
-		pay_apply(s, pv, id, PAY_FAILED, req, 1, NULL, NULL,
+		/* a decline may name the provider's object (Stripe's PaymentIntent):
+		 * keep it, so its webhooks match the payment */
+		pay_apply(s, pv, id, PAY_FAILED, req, 1,
+			  r->provider_ref && *r->provider_ref ? r->provider_ref : NULL, NULL,
 			  r->result_code[0] ? r->result_code : gw_errname(r->err),
 			  r->result_desc[0] ? r->result_desc : gw_strerror(r->err), NULL,
 			  "refused by the provider");

@@ -33,7 +33,7 @@ write_config() {
     "public": { "address": "127.0.0.1", "port": $pub }
   },
   "payments": { "test_trigger": true, "query_after_s": 0, "reconcile_interval_s": 3600,
-                "expire_after_s": 600, "velocity_window_s": 3600, "velocity_max": 5,
+                "expire_after_s": 600, "velocity_window_s": 3600, "velocity_max": 0,
                 "daily_cap_minor": 0, "reconcile_batch": 1000 ${2:-} },
   "providers": { $1 },
   "shutdown": { "deadline_ms": 2000 }

@@ -10,7 +10,7 @@ gwbin=${GW_BUILD_DIR:?}/ussdgw
 . "$top/tests/integration/helpers/lib.sh"
 gw_pid=
 trap 'if [ -n "$gw_pid" ]; then kill "$gw_pid" 2>/dev/null || true; fi; cleanup' EXIT
-die() { echo "--- gateway log (tail):" >&2; tail -n 60 "$tmp/gw.log" >&2 || true; fail "$*"; }
+die() { echo "--- gateway log (tail):" >&2; tail -n 60 "$tmp/gw.log" >&2 || true; cp "$tmp/gw.log" "${TMPDIR:-/tmp}/ussdgw-$(basename "$0" .sh).log" 2>/dev/null || true; fail "$*"; }
 
 run=r$$x$RANDOM # session ids of this run (the dev stack's database is shared)
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -U postgres -d "${PGDATABASE:-ussdgw}" -c "$1"; }

@@ -69,8 +69,12 @@ expect_charges c 1 1
 # 4. No callback: the sweep polls the status.
 pay momo EUR d 1 1000 "$(P 4)" INV5
 wait_state d 1 pending
-sleep 0.5
-req POST "$A/test/reconcile" '{}'
+# sweep until the provider reports the final state (each sweep asks once)
+for i in $(seq 30); do
+	req POST "$A/test/reconcile" '{}'
+	sleep 0.3
+	[ "$(state d 1)" = succeeded ] && break
+done
 wait_state d 1 succeeded
 expect_charges d 1 1
 echo "ok 3 answer lost: 409 then status; ok 4 missing callback: polled"

@@ -75,8 +75,12 @@ emu_config '{"webhook_url":"http://127.0.0.1:9/unreachable"}'
 pay paypal USD b 1 1100 "$(P 2)" INV2
 wait_state b 1 pending
 approve b 1
-sleep 0.3
-req POST "$A/test/reconcile" '{}'
+# sweep until the provider reports the final state (each sweep asks once)
+for i in $(seq 30); do
+	req POST "$A/test/reconcile" '{}'
+	sleep 0.3
+	[ "$(state b 1)" = succeeded ] && break
+done
 wait_state b 1 succeeded
 expect_charges b 1 1
 emu_config "{\"webhook_url\":\"http://127.0.0.1:$pub/callbacks/paypal/$WT\"}"

@@ -9,6 +9,11 @@
 
 #include "ussdgw/daemon.h"
 
+struct smpp_mo;
+
+/** Handle one MO SMS (audit, then answer); the USSD engine hands SMS traffic on here. */
+void sms_mo_basic_handle(struct smpp_mo *mo);
+
 /** Daemon service "sms-mo": attaches the handler to the "smpp-links" service (add it after). */
 extern const struct gw_service sms_mo_basic_service;
 

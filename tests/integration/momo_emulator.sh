@@ -70,11 +70,14 @@ eq "$code" 200 "token for the new user"
 
 # --- Request to pay: success, callback, status; the reference id is the idempotency key.
 R1=$(uuid)
+# Long enough that "pending at first" holds on a loaded machine.
+req POST "$ctl/config" '{"process_ms":1500}'
 pay "$R1" 256772123456 1500
 eq "$code" 202 "request to pay accepted"
 eq "$body" "" "202 has an empty body"
 status "$R1"
 eq "$(j d.status) $(j 'd.financialTransactionId')" "PENDING <undefined>" "pending at first"
+req POST "$ctl/config" '{"process_ms":100}'
 wait_for has_cb "ext-$R1" 1 || fail "no callback"
 body=$(grep -F "ext-$R1" "$cbs" | head -1)
 eq "$(j d.method) $(j d.path)" "PUT /momo/cb" "callback method and URL"
@@ -170,7 +173,7 @@ script '{"rules":[{"match":{"amount":"801"},"callback":{"duplicate":2}},
  {"match":{"amount":"802"},"callback":{"hold":true}},
  {"match":{"amount":"803"},"callback":{"hold":true}},
  {"match":{"amount":"804"},"callback":{"missing":true}},
- {"match":{"amount":"805"},"outcome":"NOT_ENOUGH_FUNDS","callback":{"delay_ms":300}}]}'
+ {"match":{"amount":"805"},"outcome":"NOT_ENOUGH_FUNDS","callback":{"delay_ms":3000}}]}'
 D=$(uuid)
 pay "$D" 256772000801 801
 wait_for has_cb "ext-$D" 3 || fail "duplicates"

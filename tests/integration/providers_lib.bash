@@ -20,6 +20,9 @@ pub=$(free_port)
 secret() { printf '%s' "$2" >"$tmp/$1"; chmod 600 "$tmp/$1"; }
 
 # write_config PROVIDER_JSON [PAYMENTS_EXTRA]
+# The dev stack's database outlives runs and holds other tests' open
+# payments: a sweep lists the oldest open payments of every provider, so the
+# batch is large and expired ones are not asked about again (late window 0).
 write_config() {
 	cat >"$tmp/gw.json" <<JSON
 {
@@ -34,7 +37,7 @@ write_config() {
   },
   "payments": { "test_trigger": true, "query_after_s": 0, "reconcile_interval_s": 3600,
                 "expire_after_s": 600, "velocity_window_s": 3600, "velocity_max": 0,
-                "daily_cap_minor": 0, "reconcile_batch": 1000 ${2:-} },
+                "daily_cap_minor": 0, "reconcile_batch": 10000, "late_window_s": 0 ${2:-} },
   "providers": { $1 },
   "shutdown": { "deadline_ms": 2000 }
 }

@@ -199,14 +199,14 @@ struct pay_callback_info {
 
 /** A webhook (Stripe, PayPal) as a provider client parsed it. */
 struct pay_webhook_event {
-	char event_id[96];    /**< evt_..., WH-...: the de-duplication key */
-	char event_type[64];  /**< payment_intent.succeeded, PAYMENT.CAPTURE.COMPLETED ... */
-	char object_id[96];   /**< the resource the event is about (pi_..., capture id) */
+	char event_id[96];     /**< evt_..., WH-...: the de-duplication key */
+	char event_type[64];   /**< payment_intent.succeeded, PAYMENT.CAPTURE.COMPLETED ... */
+	char object_id[96];    /**< the resource the event is about (pi_..., capture id) */
 	char provider_ref[96]; /**< the payment's reference (PaymentIntent id, order id) */
-	char payment_id[37];  /**< the gateway's id carried back (metadata, custom_id); "" */
-	enum pay_state state; /**< what the event claims; PAY_PENDING when it settles nothing */
-	int64_t amount_minor; /**< -1: not given */
-	char currency[4];     /**< "" when not given */
+	char payment_id[37];   /**< the gateway's id carried back (metadata, custom_id); "" */
+	enum pay_state state;  /**< what the event claims; PAY_PENDING when it settles nothing */
+	int64_t amount_minor;  /**< -1: not given */
+	char currency[4];      /**< "" when not given */
 };
 
 /** Header lookup for webhook verification (case-insensitive name; NULL: absent). */

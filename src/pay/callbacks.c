@@ -289,8 +289,8 @@ static int webhook_http(struct http_req *req, const char *token, struct cbjob *j
 	j->webhook = true;
 	j->req = req;
 	http_req_on_abort(req, job_abort, j);
-	j->vop = pv->p->ops->verify_webhook(pv->p, req_header, req, j->body, len,
-					    webhook_verified, j);
+	j->vop =
+	    pv->p->ops->verify_webhook(pv->p, req_header, req, j->body, len, webhook_verified, j);
 	if (!j->vop) {
 		http_req_on_abort(req, NULL, NULL);
 		job_free(j);

@@ -31,8 +31,8 @@ struct pay_op {
 	enum op_kind kind;
 	pay_result_cb cb;
 	void *cls;
-	char ref[40];	/* X-Reference-Id = the payment's UUID */
-	char *body;	/* request-to-pay body */
+	char ref[40]; /* X-Reference-Id = the payment's UUID */
+	char *body;   /* request-to-pay body */
 	char callback_url[512];
 	struct http_call *call;
 	ev_timer timer;
@@ -112,7 +112,8 @@ static int momo_parse_callback(const char *body, size_t len, struct pay_callback
 	int rc = GW_EPROTO_MALFORMED;
 	char amount[32], cur[8] = "";
 	if (!json_is_object(j) ||
-	    !jtext(json_object_get(j, "externalId"), out->provider_ref, sizeof(out->provider_ref)) ||
+	    !jtext(json_object_get(j, "externalId"), out->provider_ref,
+		   sizeof(out->provider_ref)) ||
 	    !*out->provider_ref || !json_is_string(json_object_get(j, "status")))
 		goto out;
 	for (const char *c = out->provider_ref; *c; c++)
@@ -162,12 +163,18 @@ static void op_finish(struct pay_op *op, struct pay_result *r)
 {
 	pay_result_cb cb = op->cb;
 	void *cls = op->cls;
-	if (!r->provider_ref)
-		r->provider_ref = "";
-	if (!r->result_code)
-		r->result_code = "";
-	if (!r->result_desc)
-		r->result_desc = "";
+	/* the strings may live in the op: copy them before it is freed */
+	char ref[96], code[64], desc[128], receipt[64], link[512];
+	snprintf(ref, sizeof(ref), "%s", r->provider_ref ? r->provider_ref : "");
+	snprintf(code, sizeof(code), "%s", r->result_code ? r->result_code : "");
+	snprintf(desc, sizeof(desc), "%s", r->result_desc ? r->result_desc : "");
+	snprintf(receipt, sizeof(receipt), "%s", r->receipt ? r->receipt : "");
+	snprintf(link, sizeof(link), "%s", r->customer_link ? r->customer_link : "");
+	r->provider_ref = ref;
+	r->result_code = code;
+	r->result_desc = desc;
+	r->receipt = receipt[0] ? receipt : NULL;
+	r->customer_link = link[0] ? link : NULL;
 	op_free(op);
 	cb(cls, r);
 }
@@ -175,17 +182,17 @@ static void op_finish(struct pay_op *op, struct pay_result *r)
 /* Out of time or refused. A request that may have reached MoMo is reported
  * accepted with its reference: the reference is ours, so a status query
  * settles it either way (a 404 later means it never arrived). */
-static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status,
-		   const char *code)
+static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status, const char *code)
 {
-	struct pay_result r = {.cls = c, .err = err, .http_status = status, .state = PAY_FAILED,
-			       .result_code = code};
+	struct pay_result r = {
+	    .cls = c, .err = err, .http_status = status, .state = PAY_FAILED, .result_code = code};
 	if (op->kind == OP_PAY && op->maybe_sent && c != PAY_CALL_OK) {
 		r.cls = PAY_CALL_OK;
 		r.err = 0;
 		r.state = PAY_PENDING;
 		r.provider_ref = op->ref;
-		LOGP(DPAY, LOG_NOTICE, "%s: request-to-pay %s: outcome unknown, left to the status query",
+		LOGP(DPAY, LOG_NOTICE,
+		     "%s: request-to-pay %s: outcome unknown, left to the status query",
 		     op->m->base.name, op->ref);
 	} else if (op->kind == OP_STATUS && c == PAY_CALL_REFUSED) {
 		r.cls = PAY_CALL_TRANSIENT;
@@ -359,8 +366,10 @@ static void op_done(void *cls, const struct http_result *res)
 		if (res->status == 202 ||
 		    (res->status == 409 && code && !strcmp(code, "RESOURCE_ALREADY_EXIST"))) {
 			/* 409: an earlier attempt of ours made it; the status says how it went */
-			struct pay_result r = {.cls = PAY_CALL_OK, .http_status = res->status,
-					       .provider_ref = op->ref, .state = PAY_PENDING};
+			struct pay_result r = {.cls = PAY_CALL_OK,
+					       .http_status = res->status,
+					       .provider_ref = op->ref,
+					       .state = PAY_PENDING};
 			json_decref(j);
 			op_finish(op, &r);
 			return;
@@ -379,7 +388,8 @@ static void op_done(void *cls, const struct http_result *res)
 			if (op_retry(op))
 				return;
 			op_end(op, PAY_CALL_REFUSED,
-			       res->status == 429 ? GW_ETHROTTLED : GW_EPEER_STATUS, res->status, NULL);
+			       res->status == 429 ? GW_ETHROTTLED : GW_EPEER_STATUS, res->status,
+			       NULL);
 			return;
 		}
 		snprintf(st, sizeof(st), "%s", code ? code : "");
@@ -400,7 +410,8 @@ static void op_done(void *cls, const struct http_result *res)
 				       .result_code = st,
 				       .receipt = rcpt[0] && strlen(rcpt) < 32 ? rcpt : NULL};
 		if (s == PAY_SUCCEEDED && !r.receipt) {
-			GW_PEER_VIOLATION(DPAY, m->base.name, "SUCCESSFUL without a transaction id");
+			GW_PEER_VIOLATION(DPAY, m->base.name,
+					  "SUCCESSFUL without a transaction id");
 			r.cls = PAY_CALL_TRANSIENT;
 		}
 		json_decref(j);
@@ -529,8 +540,8 @@ static int momo_create(struct ev_loop *loop, struct http_client *http, const cha
 		LOGP(DPAY, LOG_ERROR, "providers.%s.api_user: required", name);
 		rc = GW_ECONFIG;
 	}
-	if (!rc && (rc = pay_read_secret(cfg_str(cfg, "subscription_key_file"), &m->sub_key,
-					  &m->sub_len)))
+	if (!rc &&
+	    (rc = pay_read_secret(cfg_str(cfg, "subscription_key_file"), &m->sub_key, &m->sub_len)))
 		LOGP(DPAY, LOG_ERROR, "providers.%s.subscription_key_file: %s", name,
 		     gw_strerror(rc));
 	if (!rc && (rc = pay_read_secret(cfg_str(cfg, "api_key_file"), &m->api_key, &m->api_len)))

@@ -31,7 +31,7 @@
 struct pay_svc *pay_svc_current;
 
 static const struct pay_provider_ops *const builtin[] = {&pay_mpesa_ops, &pay_stripe_ops,
-							  &pay_paypal_ops, &pay_momo_ops};
+							 &pay_paypal_ops, &pay_momo_ops};
 
 const struct pay_provider_ops *pay_provider_ops_find(const char *type)
 {
@@ -147,8 +147,7 @@ struct apply_ctx {
 	char link[512];
 };
 
-static void notify_link(struct pay_svc *s, struct apply_ctx *a,
-			const struct payment_advance_res *r)
+static void notify_link(struct pay_svc *s, struct apply_ctx *a, const struct payment_advance_res *r)
 {
 	struct pay_notice n = {
 	    .payment_id = a->id,
@@ -439,11 +438,10 @@ static void push_done(void *cls, const struct pay_result *r)
 		else if (r->customer_link && *r->customer_link)
 			pay_apply_link(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL,
 				       "accepted, the subscriber must act",
-				       r->link_kind ? r->link_kind : "approve",
-				       r->customer_link);
+				       r->link_kind ? r->link_kind : "approve", r->customer_link);
 		else
-			pay_apply(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL, NULL,
-				  NULL, NULL, "accepted by the provider");
+			pay_apply(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL, NULL, NULL,
+				  NULL, "accepted by the provider");
 		break;
 	case PAY_CALL_REFUSED:
 		/* a decline may name the provider's object (Stripe's PaymentIntent):
@@ -680,10 +678,12 @@ static int prov_setup(struct pay_svc *s, struct gw_node *node, const char *name,
 	const char *wt = cfg_str(pc, "webhook_token");
 	if (ops->verify_webhook) {
 		if (!wt || strlen(wt) < 16 || strlen(wt) >= sizeof(pv->webhook_token) ||
-		    strspn(wt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+		    strspn(wt,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
 			strlen(wt)) {
 			LOGP(DPAY, LOG_ERROR,
-			     "providers.%s.webhook_token: 16-128 characters of [A-Za-z0-9_-]", name);
+			     "providers.%s.webhook_token: 16-128 characters of [A-Za-z0-9_-]",
+			     name);
 			return GW_ECONFIG;
 		}
 		snprintf(pv->webhook_token, sizeof(pv->webhook_token), "%s", wt);

@@ -23,7 +23,7 @@
 #include "ussdgw/pay_webhook.h"
 #include "ussdgw/secfile.h"
 
-#define PP_MAX_HOSTS 8
+#define PP_MAX_HOSTS  8
 #define PP_CERT_CACHE 8
 
 enum op_kind { OP_CREATE, OP_GET, OP_CAPTURE, OP_VERIFY };
@@ -37,7 +37,7 @@ struct pay_op {
 	pay_result_cb cb;
 	pay_verify_cb vcb;
 	void *cls;
-	char ref[96];	    /* order id */
+	char ref[96];	      /* order id */
 	char request_id[110]; /* PayPal-Request-Id */
 	char *body;
 	struct http_call *call;
@@ -132,16 +132,16 @@ int pay_paypal_parse_event(const char *body, size_t len, struct pay_webhook_even
 		/* approved: the capture is ours to do; completed: confirmed by reading */
 		out->state = !strcmp(t + 15, "COMPLETED") ? PAY_SUCCEEDED : PAY_PENDING;
 	} else if (!strncmp(t, "PAYMENT.CAPTURE.", 16)) {
-		json_t *rel = json_object_get(json_object_get(res, "supplementary_data"),
-					      "related_ids");
+		json_t *rel =
+		    json_object_get(json_object_get(res, "supplementary_data"), "related_ids");
 		if (!pay_jcopy(rel, "order_id", out->provider_ref, sizeof(out->provider_ref)) ||
 		    !out->provider_ref[0] || !custom_id(res, out) ||
 		    !money(json_object_get(res, "amount"), out))
 			goto out;
 		t += 16;
-		out->state = !strcmp(t, "COMPLETED")				? PAY_SUCCEEDED
+		out->state = !strcmp(t, "COMPLETED")			      ? PAY_SUCCEEDED
 			     : !strcmp(t, "DENIED") || !strcmp(t, "DECLINED") ? PAY_FAILED
-									     : PAY_PENDING;
+									      : PAY_PENDING;
 	} else {
 		rc = GW_ENOTSUP;
 		goto out;
@@ -177,25 +177,34 @@ static void op_finish(struct pay_op *op, struct pay_result *r)
 {
 	pay_result_cb cb = op->cb;
 	void *cls = op->cls;
-	if (!r->provider_ref)
-		r->provider_ref = "";
-	if (!r->result_code)
-		r->result_code = "";
-	if (!r->result_desc)
-		r->result_desc = "";
+	/* the strings may live in the op: copy them before it is freed */
+	char ref[96], code[64], desc[128], receipt[64], link[512];
+	snprintf(ref, sizeof(ref), "%s", r->provider_ref ? r->provider_ref : "");
+	snprintf(code, sizeof(code), "%s", r->result_code ? r->result_code : "");
+	snprintf(desc, sizeof(desc), "%s", r->result_desc ? r->result_desc : "");
+	snprintf(receipt, sizeof(receipt), "%s", r->receipt ? r->receipt : "");
+	snprintf(link, sizeof(link), "%s", r->customer_link ? r->customer_link : "");
+	r->provider_ref = ref;
+	r->result_code = code;
+	r->result_desc = desc;
+	r->receipt = receipt[0] ? receipt : NULL;
+	r->customer_link = link[0] ? link : NULL;
 	op_free(op);
 	cb(cls, r);
 }
 
-static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status,
-		   const char *code)
+static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status, const char *code)
 {
 	if (op->kind != OP_CREATE && (c == PAY_CALL_REFUSED || c == PAY_CALL_AMBIGUOUS))
 		c = PAY_CALL_TRANSIENT; /* reading or capturing: ask again later */
 	else if (op->kind == OP_CREATE && c == PAY_CALL_REFUSED && op->maybe_sent)
 		c = PAY_CALL_AMBIGUOUS;
-	struct pay_result r = {.cls = c, .err = err, .http_status = status, .state = PAY_FAILED,
-			       .provider_ref = op->ref, .result_code = code};
+	struct pay_result r = {.cls = c,
+			       .err = err,
+			       .http_status = status,
+			       .state = PAY_FAILED,
+			       .provider_ref = op->ref,
+			       .result_code = code};
 	op_finish(op, &r);
 }
 
@@ -374,15 +383,15 @@ static void op_send(struct pay_op *op)
 /* Turn a GET or GET-after-capture answer into a capture or a result. */
 static void order_result(struct pay_op *op, json_t *o, long status)
 {
-	char st[40] = "", id[96] = "";
+	char st[40] = "", id[96] = "", cst[32] = "", cid[40] = "";
 	if (!pay_jcopy(o, "status", st, sizeof(st)) || !pay_jcopy(o, "id", id, sizeof(id))) {
 		GW_PEER_VIOLATION(DPAY, op->pp->base.name, "%s answer without an order",
 				  kind_names[op->kind]);
 		op_end(op, PAY_CALL_TRANSIENT, GW_EPROTO_MALFORMED, status, NULL);
 		return;
 	}
-	struct pay_result r = {.cls = PAY_CALL_OK, .http_status = status, .provider_ref = op->ref,
-			       .result_code = st};
+	struct pay_result r = {
+	    .cls = PAY_CALL_OK, .http_status = status, .provider_ref = op->ref, .result_code = st};
 	if (!strcmp(st, "APPROVED")) {
 		/* The payer approved: capture it, keyed so a retry captures once. */
 		op->kind = OP_CAPTURE;
@@ -391,19 +400,18 @@ static void order_result(struct pay_op *op, json_t *o, long status)
 		snprintf(op->request_id, sizeof(op->request_id), "cap-%s", op->ref);
 		free(op->body);
 		op->body = strdup("{}");
-		LOGP(DPAY, LOG_INFO, "%s: order %s approved: capturing", op->pp->base.name, op->ref);
+		LOGP(DPAY, LOG_INFO, "%s: order %s approved: capturing", op->pp->base.name,
+		     op->ref);
 		op_send(op);
 		return;
 	}
 	if (!strcmp(st, "COMPLETED")) {
 		json_t *cap = json_array_get(
-		    json_object_get(json_object_get(json_array_get(json_object_get(o,
-										    "purchase_units"),
-								  0),
-						    "payments"),
-				    "captures"),
+		    json_object_get(
+			json_object_get(json_array_get(json_object_get(o, "purchase_units"), 0),
+					"payments"),
+			"captures"),
 		    0);
-		char cst[32] = "", cid[40] = "";
 		pay_jcopy(cap, "status", cst, sizeof(cst));
 		pay_jcopy(cap, "id", cid, sizeof(cid));
 		if (!strcmp(cst, "COMPLETED") && cid[0] && strlen(cid) < 32) {
@@ -503,10 +511,13 @@ static void op_done(void *cls, const struct http_result *res)
 			op_send(op);
 			return;
 		}
-		struct pay_result r = {.cls = PAY_CALL_PENDING, .http_status = 422,
-				       .provider_ref = op->ref, .state = PAY_PENDING,
+		struct pay_result r = {.cls = PAY_CALL_PENDING,
+				       .http_status = 422,
+				       .provider_ref = op->ref,
+				       .state = PAY_PENDING,
 				       .result_code = is};
-		if (!strcmp(is, "TRANSACTION_REFUSED") || !strcmp(is, "PAYEE_BLOCKED_TRANSACTION") ||
+		if (!strcmp(is, "TRANSACTION_REFUSED") ||
+		    !strcmp(is, "PAYEE_BLOCKED_TRANSACTION") ||
 		    !strcmp(is, "COMPLIANCE_VIOLATION") ||
 		    !strcmp(is, "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED")) {
 			r.cls = PAY_CALL_OK;
@@ -530,8 +541,8 @@ static void op_done(void *cls, const struct http_result *res)
 		json_decref(j);
 		if (op_retry(op))
 			return;
-		op_end(op, PAY_CALL_REFUSED,
-		       res->status == 429 ? GW_ETHROTTLED : GW_EPEER_STATUS, res->status, NULL);
+		op_end(op, PAY_CALL_REFUSED, res->status == 429 ? GW_ETHROTTLED : GW_EPEER_STATUS,
+		       res->status, NULL);
 		return;
 	}
 	char code[32];
@@ -691,12 +702,12 @@ static struct pay_op *paypal_start(struct pay_provider *p, const struct pay_requ
 	if (!op)
 		return NULL;
 	op->cb = cb;
-	json_t *b = json_pack("{s:s, s:[{s:s, s:s, s:s, s:{s:s, s:s}}], s:{s:s, s:s, s:s}}",
-			      "intent", "CAPTURE", "purchase_units", "reference_id", "default",
-			      "custom_id", rq->payment_id, "description", rq->account_ref,
-			      "amount", "currency_code", rq->currency, "value", value,
-			      "application_context", "return_url", pp->return_url, "cancel_url",
-			      pp->return_url, "user_action", "PAY_NOW");
+	json_t *b =
+	    json_pack("{s:s, s:[{s:s, s:s, s:s, s:{s:s, s:s}}], s:{s:s, s:s, s:s}}", "intent",
+		      "CAPTURE", "purchase_units", "reference_id", "default", "custom_id",
+		      rq->payment_id, "description", rq->account_ref, "amount", "currency_code",
+		      rq->currency, "value", value, "application_context", "return_url",
+		      pp->return_url, "cancel_url", pp->return_url, "user_action", "PAY_NOW");
 	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (!op->body) {
@@ -829,13 +840,12 @@ static int paypal_create(struct ev_loop *loop, struct http_client *http, const c
 	}
 	if (!rc && (rc = read_file(cfg_str(cfg, "ca_file"), &pp->ca_pem, &pp->ca_len)))
 		LOGP(DPAY, LOG_ERROR, "providers.%s.ca_file: %s", name, gw_strerror(rc));
-	if (!rc && (rc = pay_read_secret(cfg_str(cfg, "client_id_file"), &pp->client_id,
-					  &pp->id_len)))
+	if (!rc &&
+	    (rc = pay_read_secret(cfg_str(cfg, "client_id_file"), &pp->client_id, &pp->id_len)))
 		LOGP(DPAY, LOG_ERROR, "providers.%s.client_id_file: %s", name, gw_strerror(rc));
 	if (!rc && (rc = pay_read_secret(cfg_str(cfg, "client_secret_file"), &pp->client_secret,
-					  &pp->secret_len)))
-		LOGP(DPAY, LOG_ERROR, "providers.%s.client_secret_file: %s", name,
-		     gw_strerror(rc));
+					 &pp->secret_len)))
+		LOGP(DPAY, LOG_ERROR, "providers.%s.client_secret_file: %s", name, gw_strerror(rc));
 	if (rc) {
 		paypal_destroy(&pp->base);
 		return rc;

@@ -14,7 +14,10 @@
 int pay_base_url(const char *name, const char *url, char *out, size_t n, bool *loopback)
 {
 	bool https = url && !strncmp(url, "https://", 8);
-	const char *h = !url ? NULL : https ? url + 8 : !strncmp(url, "http://", 7) ? url + 7 : NULL;
+	const char *h = !url			      ? NULL
+			: https			      ? url + 8
+			: !strncmp(url, "http://", 7) ? url + 7
+						      : NULL;
 	bool lo = h && (!strncmp(h, "127.0.0.1", 9) || !strncmp(h, "localhost", 9) ||
 			!strncmp(h, "[::1]", 5));
 	if (!h || strlen(url) >= n || (!https && !lo)) {

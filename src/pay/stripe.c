@@ -36,8 +36,8 @@ struct pay_op {
 	pay_verify_cb vcb;
 	int verdict;
 	char path[160];
-	char *form;	 /* POST body */
-	char idem[72];	 /* Idempotency-Key */
+	char *form;    /* POST body */
+	char idem[72]; /* Idempotency-Key */
 	char ref[96];
 	struct http_call *call;
 	ev_timer timer;
@@ -92,8 +92,8 @@ int pay_stripe_parse_event(const char *body, size_t len, struct pay_webhook_even
 	}
 	char cur[8] = "";
 	if (!pay_jcopy(obj, "id", out->object_id, sizeof(out->object_id)) ||
-	    strncmp(out->object_id, "pi_", 3) != 0 || !pay_jcopy(obj, "currency", cur, sizeof(cur)) ||
-	    strlen(cur) != 3)
+	    strncmp(out->object_id, "pi_", 3) != 0 ||
+	    !pay_jcopy(obj, "currency", cur, sizeof(cur)) || strlen(cur) != 3)
 		goto out;
 	memcpy(out->provider_ref, out->object_id, sizeof(out->object_id));
 	for (int i = 0; i < 3; i++)
@@ -109,10 +109,10 @@ int pay_stripe_parse_event(const char *body, size_t len, struct pay_webhook_even
 		memcpy(out->payment_id, id, 37);
 	}
 	const char *t = out->event_type + 15;
-	out->state = !strcmp(t, "succeeded")	  ? PAY_SUCCEEDED
+	out->state = !strcmp(t, "succeeded")	    ? PAY_SUCCEEDED
 		     : !strcmp(t, "payment_failed") ? PAY_FAILED
-		     : !strcmp(t, "canceled")	  ? PAY_CANCELLED
-						  : PAY_PENDING;
+		     : !strcmp(t, "canceled")	    ? PAY_CANCELLED
+						    : PAY_PENDING;
 	rc = 0;
 out:
 	json_decref(j);
@@ -173,21 +173,31 @@ static void op_finish(struct pay_op *op, struct pay_result *r)
 {
 	pay_result_cb cb = op->cb;
 	void *cls = op->cls;
-	if (!r->provider_ref)
-		r->provider_ref = "";
-	if (!r->result_code)
-		r->result_code = "";
-	if (!r->result_desc)
-		r->result_desc = "";
+	/* the strings may live in the op: copy them before it is freed */
+	char ref[96], code[64], desc[128], receipt[64], link[512];
+	snprintf(ref, sizeof(ref), "%s", r->provider_ref ? r->provider_ref : "");
+	snprintf(code, sizeof(code), "%s", r->result_code ? r->result_code : "");
+	snprintf(desc, sizeof(desc), "%s", r->result_desc ? r->result_desc : "");
+	snprintf(receipt, sizeof(receipt), "%s", r->receipt ? r->receipt : "");
+	snprintf(link, sizeof(link), "%s", r->customer_link ? r->customer_link : "");
+	r->provider_ref = ref;
+	r->result_code = code;
+	r->result_desc = desc;
+	r->receipt = receipt[0] ? receipt : NULL;
+	r->customer_link = link[0] ? link : NULL;
 	op_free(op);
 	cb(cls, r);
 }
 
-static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status,
-		   const char *code, const char *desc)
+static void op_end(struct pay_op *op, enum pay_call_class c, int err, long status, const char *code,
+		   const char *desc)
 {
-	struct pay_result r = {.cls = c, .err = err, .http_status = status, .state = PAY_FAILED,
-			       .result_code = code, .result_desc = desc};
+	struct pay_result r = {.cls = c,
+			       .err = err,
+			       .http_status = status,
+			       .state = PAY_FAILED,
+			       .result_code = code,
+			       .result_desc = desc};
 	op_finish(op, &r);
 }
 
@@ -275,8 +285,8 @@ static void link_for(struct stripe *s, json_t *pi, const char *id, char *out, si
 {
 	out[0] = '\0';
 	json_t *na = json_object_get(pi, "next_action");
-	const char *u = json_string_value(
-	    json_object_get(json_object_get(na, "redirect_to_url"), "url"));
+	const char *u =
+	    json_string_value(json_object_get(json_object_get(na, "redirect_to_url"), "url"));
 	if (u && !strncmp(u, "http", 4) && strlen(u) < n) {
 		snprintf(out, n, "%s", u);
 		return;
@@ -298,10 +308,13 @@ static void pi_result(struct pay_op *op, json_t *pi, long status)
 		       GW_EPROTO_MALFORMED, status, NULL, NULL);
 		return;
 	}
-	const char *lpe = json_string_value(
-	    json_object_get(json_object_get(pi, "last_payment_error"), "code"));
-	struct pay_result r = {.cls = PAY_CALL_OK, .http_status = status, .provider_ref = id,
-			       .result_code = st, .result_desc = lpe ? lpe : ""};
+	const char *lpe =
+	    json_string_value(json_object_get(json_object_get(pi, "last_payment_error"), "code"));
+	struct pay_result r = {.cls = PAY_CALL_OK,
+			       .http_status = status,
+			       .provider_ref = id,
+			       .result_code = st,
+			       .result_desc = lpe ? lpe : ""};
 	if (!strcmp(st, "succeeded")) {
 		r.state = PAY_SUCCEEDED;
 		r.receipt = charge_id(pi);
@@ -357,8 +370,8 @@ static void op_done(void *cls, const struct http_result *res)
 		json_decref(j);
 		return;
 	}
-	LOGP(DPAY, LOG_INFO, "%s: %s answered %ld %s (Stripe-Should-Retry: %s)", s->base.name,
-	     what, res->status, code ? code : "-", sr ? sr : "-");
+	LOGP(DPAY, LOG_INFO, "%s: %s answered %ld %s (Stripe-Should-Retry: %s)", s->base.name, what,
+	     res->status, code ? code : "-", sr ? sr : "-");
 	if (res->status >= 500 || res->status == 409)
 		op->maybe_sent = op->maybe_sent || res->status != 503;
 	bool retry = sr ? !strcmp(sr, "true")
@@ -389,7 +402,7 @@ static void op_done(void *cls, const struct http_result *res)
 		pay_jcopy(pi, "id", id, sizeof(id));
 		json_decref(pi);
 		struct pay_result r = {.cls = op->kind == OP_RETRIEVE ? PAY_CALL_TRANSIENT
-								     : PAY_CALL_REFUSED,
+								      : PAY_CALL_REFUSED,
 				       .err = GW_EPEER_STATUS,
 				       .http_status = 402,
 				       .provider_ref = id,
@@ -401,8 +414,8 @@ static void op_done(void *cls, const struct http_result *res)
 		return;
 	}
 	if (res->status == 404 && op->kind == OP_RETRIEVE) {
-		json_decref(j);
 		op_end(op, PAY_CALL_NOTFOUND, GW_ENOENT, 404, code, NULL);
+		json_decref(j);
 		return;
 	}
 	const char *type = json_string_value(json_object_get(e, "type"));
@@ -411,14 +424,14 @@ static void op_done(void *cls, const struct http_result *res)
 		 * under it; never conclude "not charged". */
 		LOGP(DPAY, LOG_ERROR, "%s: %s: idempotency key %s refused: %s", s->base.name, what,
 		     op->idem, code ? code : "idempotency_error");
-		json_decref(j);
 		op_end(op, op->kind == OP_RETRIEVE ? PAY_CALL_TRANSIENT : PAY_CALL_AMBIGUOUS,
 		       GW_ECONFLICT, res->status, code, NULL);
+		json_decref(j);
 		return;
 	}
 	enum pay_call_class c = op->kind == OP_RETRIEVE ? PAY_CALL_TRANSIENT
-			      : op->maybe_sent		   ? PAY_CALL_AMBIGUOUS
-							   : PAY_CALL_REFUSED;
+				: op->maybe_sent	? PAY_CALL_AMBIGUOUS
+							: PAY_CALL_REFUSED;
 	op_end(op, c, res->status == 401 || res->status == 403 ? GW_EPERM : GW_EPEER_STATUS,
 	       res->status, code, NULL);
 	json_decref(j);
@@ -572,8 +585,8 @@ static struct pay_op *stripe_verify(struct pay_provider *p, pay_header_fn get, v
 	const char *secrets[STRIPE_MAX_SECRETS];
 	for (unsigned i = 0; i < s->n_wh; i++)
 		secrets[i] = s->wh[i];
-	op->verdict = pay_stripe_verify(get(hcls, "Stripe-Signature"), body, len, secrets,
-					s->n_wh, gw_now_ms() / 1000, s->tolerance_s, NULL);
+	op->verdict = pay_stripe_verify(get(hcls, "Stripe-Signature"), body, len, secrets, s->n_wh,
+					gw_now_ms() / 1000, s->tolerance_s, NULL);
 	/* the verdict is reported from the loop, never from inside this call */
 	ev_timer_start(s->loop, &op->timer);
 	return op;
@@ -583,10 +596,10 @@ static enum pay_state stripe_map(const char *code)
 {
 	if (!code)
 		return PAY_FAILED;
-	return !strcmp(code, "succeeded")  ? PAY_SUCCEEDED
-	       : !strcmp(code, "canceled") ? PAY_CANCELLED
+	return !strcmp(code, "succeeded")					 ? PAY_SUCCEEDED
+	       : !strcmp(code, "canceled")					 ? PAY_CANCELLED
 	       : !strcmp(code, "processing") || !strcmp(code, "requires_action") ? PAY_PENDING
-									    : PAY_FAILED;
+										 : PAY_FAILED;
 }
 
 static int stripe_parse_callback(const char *body, size_t len, struct pay_callback_info *out)

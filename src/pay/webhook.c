@@ -128,15 +128,18 @@ int pay_amount_from_decimal(const char *s, size_t len, const char *iso, int64_t 
 /* ---- verdicts ------------------------------------------------------------ */
 
 static const char *const verdict_names[] = {
-    [PAY_WH_OK] = "ok",		    [PAY_WH_MALFORMED] = "malformed",
-    [PAY_WH_STALE] = "stale",	    [PAY_WH_BAD_SIG] = "bad_signature",
-    [PAY_WH_CERT_HOST] = "cert_host", [PAY_WH_CERT_CHAIN] = "cert_chain",
+    [PAY_WH_OK] = "ok",
+    [PAY_WH_MALFORMED] = "malformed",
+    [PAY_WH_STALE] = "stale",
+    [PAY_WH_BAD_SIG] = "bad_signature",
+    [PAY_WH_CERT_HOST] = "cert_host",
+    [PAY_WH_CERT_CHAIN] = "cert_chain",
 };
 
 const char *pay_webhook_verdict_name(enum pay_webhook_verdict v)
 {
 	return (unsigned)v < sizeof(verdict_names) / sizeof(verdict_names[0]) ? verdict_names[v]
-									       : "invalid";
+									      : "invalid";
 }
 
 /* ---- Stripe -------------------------------------------------------------- */
@@ -155,8 +158,7 @@ void pay_stripe_sign(const char *secret, int64_t t, const void *body, size_t len
 	size_t outl = 0;
 	if (c && EVP_MAC_init(c, (const unsigned char *)secret, strlen(secret), p) &&
 	    EVP_MAC_update(c, (const unsigned char *)ts, (size_t)tl) &&
-	    EVP_MAC_update(c, body, len) && EVP_MAC_final(c, mac, &outl, sizeof(mac)) &&
-	    outl == 32)
+	    EVP_MAC_update(c, body, len) && EVP_MAC_final(c, mac, &outl, sizeof(mac)) && outl == 32)
 		ml = 32;
 	EVP_MAC_CTX_free(c);
 	EVP_MAC_free(m);

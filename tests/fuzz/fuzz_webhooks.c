@@ -57,9 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int64_t back;
 			if (v < 0)
 				abort();
-			if (v > 0 &&
-			    (pay_amount_to_decimal(v, c, 3, o, sizeof(o)) ||
-			     pay_amount_from_decimal(o, strlen(o), c, &back) || back != v))
+			if (v > 0 && (pay_amount_to_decimal(v, c, 3, o, sizeof(o)) ||
+				      pay_amount_from_decimal(o, strlen(o), c, &back) || back != v))
 				abort();
 		}
 		break;

@@ -116,7 +116,10 @@ static void test_stripe_vector(void **state)
 	assert_string_equal(v1, vec_v1);
 	const char *secrets[] = {"whsec_test_secret"};
 	char hdr[256];
-	snprintf(hdr, sizeof(hdr), "t=1492774577,v1=%s,v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39", vec_v1);
+	snprintf(hdr, sizeof(hdr),
+		 "t=1492774577,v1=%s,v0="
+		 "6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39",
+		 vec_v1);
 	int64_t t = 0;
 	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), secrets, 1,
 					   1492774577 + 10, 300, &t),
@@ -135,9 +138,9 @@ static void test_stripe_vector(void **state)
 			 PAY_WH_STALE);
 	/* wrong secret */
 	const char *wrong[] = {"whsec_other"};
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), wrong, 1, 1492774577,
-					   300, NULL),
-			 PAY_WH_BAD_SIG);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), wrong, 1, 1492774577, 300, NULL),
+	    PAY_WH_BAD_SIG);
 }
 
 static void test_stripe_rotation_and_downgrade(void **state)
@@ -150,28 +153,28 @@ static void test_stripe_rotation_and_downgrade(void **state)
 	const char *only_old[] = {"whsec_old"};
 	const char *only_new[] = {"whsec_new"};
 	const char *both[] = {"whsec_gone", "whsec_new"};
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_old, 1,
-					   1700000000, 300, NULL),
-			 PAY_WH_OK);
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1,
-					   1700000000, 300, NULL),
-			 PAY_WH_OK);
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), both, 2, 1700000000,
-					   300, NULL),
-			 PAY_WH_OK);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_old, 1, 1700000000, 300, NULL),
+	    PAY_WH_OK);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1, 1700000000, 300, NULL),
+	    PAY_WH_OK);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), both, 2, 1700000000, 300, NULL),
+	    PAY_WH_OK);
 	/* a correct value under v0 only is not accepted */
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v0=%s", a);
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1,
-					   1700000000, 300, NULL),
-			 PAY_WH_MALFORMED);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1, 1700000000, 300, NULL),
+	    PAY_WH_MALFORMED);
 	/* upper-case hex is the same value */
 	for (char *c = a; *c; c++)
 		if (*c >= 'a' && *c <= 'f')
 			*c = (char)(*c - 32);
 	snprintf(hdr, sizeof(hdr), "t=1700000000,v1=%s", a);
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1,
-					   1700000000, 300, NULL),
-			 PAY_WH_OK);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1, 1700000000, 300, NULL),
+	    PAY_WH_OK);
 	assert_int_equal(pay_stripe_verify("", vec_body, 1, only_new, 1, 1, 300, NULL),
 			 PAY_WH_MALFORMED);
 	assert_int_equal(pay_stripe_verify("t=abc,v1=00", vec_body, 1, only_new, 1, 1, 300, NULL),
@@ -179,9 +182,9 @@ static void test_stripe_rotation_and_downgrade(void **state)
 	assert_int_equal(pay_stripe_verify("t=1,t=2,v1=00", vec_body, 1, only_new, 1, 1, 300, NULL),
 			 PAY_WH_MALFORMED);
 	/* tolerance 0 would disable the check: refused */
-	assert_int_equal(pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1,
-					   1700000000, 0, NULL),
-			 PAY_WH_MALFORMED);
+	assert_int_equal(
+	    pay_stripe_verify(hdr, vec_body, strlen(vec_body), only_new, 1, 1700000000, 0, NULL),
+	    PAY_WH_MALFORMED);
 }
 
 static void test_crc32_vector(void **state)
@@ -203,16 +206,18 @@ static void test_cert_url(void **state)
 {
 	(void)state;
 	const char *hosts[] = {"api.paypal.com", "api.sandbox.paypal.com", "127.0.0.1"};
-	assert_true(pay_paypal_cert_url_allowed("https://api.paypal.com/v1/notifications/certs/CERT-1",
-						hosts, 3, false));
-	assert_true(pay_paypal_cert_url_allowed("https://API.PayPal.com:443/v1/x", hosts, 3, false));
+	assert_true(pay_paypal_cert_url_allowed(
+	    "https://api.paypal.com/v1/notifications/certs/CERT-1", hosts, 3, false));
+	assert_true(
+	    pay_paypal_cert_url_allowed("https://API.PayPal.com:443/v1/x", hosts, 3, false));
 	assert_false(pay_paypal_cert_url_allowed("http://api.paypal.com/v1/x", hosts, 3, true));
 	assert_false(pay_paypal_cert_url_allowed(
-	    "https://api.paypal.com.attacker.invalid/v1/notifications/certs/CERT-1", hosts, 3, true));
-	assert_false(pay_paypal_cert_url_allowed("https://evil.invalid/api.paypal.com", hosts, 3,
-						 true));
-	assert_false(pay_paypal_cert_url_allowed("https://api.paypal.com@evil.invalid/x", hosts, 3,
-						 true));
+	    "https://api.paypal.com.attacker.invalid/v1/notifications/certs/CERT-1", hosts, 3,
+	    true));
+	assert_false(
+	    pay_paypal_cert_url_allowed("https://evil.invalid/api.paypal.com", hosts, 3, true));
+	assert_false(
+	    pay_paypal_cert_url_allowed("https://api.paypal.com@evil.invalid/x", hosts, 3, true));
 	assert_false(pay_paypal_cert_url_allowed("https://xapi.paypal.com/x", hosts, 3, true));
 	assert_false(pay_paypal_cert_url_allowed("ftp://api.paypal.com/x", hosts, 3, true));
 	assert_true(pay_paypal_cert_url_allowed("http://127.0.0.1:4000/v1/notifications/certs/C",

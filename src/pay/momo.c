@@ -237,25 +237,8 @@ static void token_done(void *cls, const struct http_result *res)
 {
 	struct momo *m = cls;
 	m->token_call = NULL;
-	int err = res->err;
-	if (!err && res->status != 200) {
-		LOGP(DPAY, LOG_ERROR, "%s: token answered %ld", m->base.name, res->status);
-		err = res->status == 401 ? GW_EPERM : GW_EPEER_STATUS;
-	}
-	if (!err) {
-		json_t *j = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, NULL);
-		json_t *ei = json_object_get(j, "expires_in");
-		long long exp = json_is_integer(ei) ? json_integer_value(ei) : -1;
-		if (!pay_jcopy(j, "access_token", m->token, sizeof(m->token)) || !m->token[0] ||
-		    exp <= 0) {
-			err = GW_EPROTO_MALFORMED;
-			m->token[0] = '\0';
-		} else {
-			long long margin = exp > 600 ? 60 : exp / 10;
-			m->token_expires_ms = gw_now_ms() + (exp - margin) * 1000;
-		}
-		json_decref(j);
-	}
+	int err = pay_token_answer(m->base.name, res, 60, m->token, sizeof(m->token),
+				   &m->token_expires_ms);
 	waiters_run(m, err);
 }
 

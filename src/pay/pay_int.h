@@ -123,6 +123,16 @@ int pay_read_secret(const char *path, char **out, size_t *len);
 double pay_backoff_s(unsigned n);
 /** Copy a JSON string member into @p out; false when absent, not a string or too long. */
 bool pay_jcopy(json_t *o, const char *key, char *out, size_t n);
+struct http_result;
+/**
+ * Read an OAuth-style token answer ({"access_token", "expires_in"}) into
+ * @p token, and the time to refresh it into @p expires_ms: @p early_s before
+ * expiry for long lifetimes, at 90 % of a lifetime of ten minutes or less.
+ * @return 0, the transport error, GW_EPERM (401), GW_EPEER_STATUS (other
+ * status) or GW_EPROTO_MALFORMED; @p token is emptied on failure. Logs as @p name.
+ */
+int pay_token_answer(const char *name, const struct http_result *res, long long early_s,
+		     char *token, size_t token_sz, int64_t *expires_ms);
 /** Form-encode @p v (application/x-www-form-urlencoded) into @p out. */
 int pay_form_escape(const char *v, char *out, size_t n);
 

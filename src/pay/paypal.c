@@ -273,25 +273,8 @@ static void token_done(void *cls, const struct http_result *res)
 {
 	struct paypal *pp = cls;
 	pp->token_call = NULL;
-	int err = res->err;
-	if (!err && res->status != 200) {
-		LOGP(DPAY, LOG_ERROR, "%s: OAuth answered %ld", pp->base.name, res->status);
-		err = res->status == 401 ? GW_EPERM : GW_EPEER_STATUS;
-	}
-	if (!err) {
-		json_t *j = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, NULL);
-		json_t *ei = json_object_get(j, "expires_in");
-		long long exp = json_is_integer(ei) ? json_integer_value(ei) : -1;
-		if (!pay_jcopy(j, "access_token", pp->token, sizeof(pp->token)) || !pp->token[0] ||
-		    exp <= 0) {
-			err = GW_EPROTO_MALFORMED;
-			pp->token[0] = '\0';
-		} else {
-			long long margin = exp > 600 ? 300 : exp / 10;
-			pp->token_expires_ms = gw_now_ms() + (exp - margin) * 1000;
-		}
-		json_decref(j);
-	}
+	int err = pay_token_answer(pp->base.name, res, 300, pp->token, sizeof(pp->token),
+				   &pp->token_expires_ms);
 	waiters_run(pp, err);
 }
 

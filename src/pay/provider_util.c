@@ -6,8 +6,10 @@
 #include <jansson.h>
 
 #include "pay_int.h"
+#include "ussdgw/clock.h"
 #include "ussdgw/crypto.h"
 #include "ussdgw/gw_error.h"
+#include "ussdgw/http_client.h"
 #include "ussdgw/log.h"
 #include "ussdgw/secfile.h"
 
@@ -64,6 +66,32 @@ bool pay_jcopy(json_t *o, const char *key, char *out, size_t n)
 		return false;
 	memcpy(out, json_string_value(v), json_string_length(v) + 1);
 	return true;
+}
+
+int pay_token_answer(const char *name, const struct http_result *res, long long early_s,
+		     char *token, size_t token_sz, int64_t *expires_ms)
+{
+	int err = res->err;
+	if (!err && res->status != 200) {
+		LOGP(DPAY, LOG_ERROR, "%s: token endpoint answered %ld", name, res->status);
+		err = res->status == 401 ? GW_EPERM : GW_EPEER_STATUS;
+	}
+	if (err) {
+		token[0] = '\0';
+		return err;
+	}
+	json_t *j = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *ei = json_object_get(j, "expires_in");
+	long long exp = json_is_integer(ei) ? json_integer_value(ei) : -1;
+	if (!pay_jcopy(j, "access_token", token, token_sz) || !token[0] || exp <= 0) {
+		err = GW_EPROTO_MALFORMED;
+		token[0] = '\0';
+	} else {
+		long long margin = exp > 600 ? early_s : exp / 10;
+		*expires_ms = gw_now_ms() + (exp - margin) * 1000;
+	}
+	json_decref(j);
+	return err;
 }
 
 int pay_form_escape(const char *v, char *out, size_t n)

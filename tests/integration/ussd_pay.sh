@@ -10,7 +10,9 @@
 # the payment row reaches `succeeded`; the confirm step re-sent (same
 # sequence number, new sequence number, and a new-sequence copy racing the
 # original) gets the same answer and makes no second charge; a payer over
-# the velocity limit gets the limit screen and no charge.
+# the velocity limit gets the limit screen and no charge; a node killed after
+# the payment row's commit, before the push, leaves a `created` row, and the
+# confirm re-sent to the restarted node ends with "try again", no charge.
 source "$(dirname "$0")/ussd_lib.bash"
 : "${PGHOST:?superuser env of the dev stack}"
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -U postgres -d "${PGDATABASE:-ussdgw}" -c "$1"; }
@@ -135,9 +137,46 @@ p "$A" 'dial *384*3*123456*10*60#' 'expect Pay KES 60.00' 'send 1' 'expect-end' 
 one_charge "$A"
 grep -q "payment - throttled" "$tmp/gw1.log" || fail "throttled payment not logged"
 
+# --- an attempt that died after the row commit, before the push -----------
+# The node SIGKILLs itself once the payment row is committed (test-only
+# payments.test_crash_at); the centre re-sends the confirm to the restarted
+# node: the same (session, step) finds the row still `created`, nothing was
+# sent, and the subscriber is told to try again. No push, no charge.
+kill -TERM "${gw_pids[1]}"; wait "${gw_pids[1]}" || true; gw_pids[1]=
+D=$(P 14)
+for n in 2 3; do
+	jq ".node.id = \"$LINK-$n\" | .audit.journal_dir = \"$tmp/journal$n\" | .audit.export_file = \"$tmp/heads$n.log\"" \
+		"$tmp/gw1.json" > "$tmp/gw$n.json"
+	chmod 600 "$tmp/gw$n.json"
+done
+jq '.payments.test_crash_at = "committed"' "$tmp/gw2.json" > "$tmp/gw.new" && mv "$tmp/gw.new" "$tmp/gw2.json"
+chmod 600 "$tmp/gw2.json"
+start_gw 2
+wait_binds 1
+dial "$D" '*384*3*123456*55*70#'
+has "Pay KES 70.00 to 123456 account 55?"
+post /ussd/reply "{\"session\": \"$SID\", \"text\": \"1\"}" > "$tmp/reply.json"
+rc=0
+wait "${gw_pids[2]}" || rc=$?
+gw_pids[2]=
+[ "$rc" = 137 ] || fail "node 2 did not die at the crash point (exit $rc)"
+[ "$(sql "SELECT string_agg(state, ',') FROM payment WHERE msisdn = '$D'")" = created ] ||
+	fail "the row committed before the crash: $(sql "SELECT state FROM payment WHERE msisdn = '$D'")"
+start_gw 3
+post /ussd/resend "{\"session\": \"$SID\", \"mode\": \"after_rebind\", \"wait_ms\": 15000}" > "$tmp/resend.json"
+jq -e .deliver_sm_seq "$tmp/resend.json" > /dev/null || fail "resend after restart: $(cat "$tmp/resend.json")"
+screen
+has "Your payment was not sent. No money was taken. Please dial *384# and try again."
+[ "$ENDS" = true ] || fail "the try-again screen does not end the session"
+[ "$(pushes "$D")" = 0 ] || fail "$D: a push went out"
+[ "$(charges "$D")" = 0 ] || fail "$D: charged"
+[ "$(rows "$D")" = 1 ] || fail "$D: $(rows "$D") payment rows"
+grep -q "payment .* retry (created, replay" "$tmp/gw3.log" || fail "the replay of a created payment is not logged"
+echo "died before the push: try-again screen, no charge"
+
 # The session steps carry the payment: the audit journal has the pay outcomes.
 # The MSISDNs never reach the log in clear.
-for m in "$A" "$B" "$C"; do
-	grep -q "$m" "$tmp/gw1.log" && fail "an MSISDN in clear in the log"
+for m in "$A" "$B" "$C" "$D"; do
+	grep -q "$m" "$tmp"/gw*.log && fail "an MSISDN in clear in the log"
 done
 echo "ussd_pay: ok"

@@ -12,7 +12,8 @@
 # original) gets the same answer and makes no second charge; a payer over
 # the velocity limit gets the limit screen and no charge; a node killed after
 # the payment row's commit, before the push, leaves a `created` row, and the
-# confirm re-sent to the restarted node ends with "try again", no charge.
+# confirm re-sent to the restarted node ends with "try again", no charge; with
+# the provider's circuit open the payer gets the busy screen, nothing is sent.
 source "$(dirname "$0")/ussd_lib.bash"
 : "${PGHOST:?superuser env of the dev stack}"
 sql() { psql -X -q -tA -v ON_ERROR_STOP=1 -U postgres -d "${PGDATABASE:-ussdgw}" -c "$1"; }
@@ -150,7 +151,10 @@ for n in 2 3; do
 	chmod 600 "$tmp/gw$n.json"
 done
 jq '.payments.test_crash_at = "committed"' "$tmp/gw2.json" > "$tmp/gw.new" && mv "$tmp/gw.new" "$tmp/gw2.json"
-chmod 600 "$tmp/gw2.json"
+# Node 3 opens its M-Pesa circuit after one failure (the last scenario).
+jq '.providers.mpesa += {"breaker_failures": 1, "breaker_open_ms": 600000}' "$tmp/gw3.json" > "$tmp/gw.new" &&
+	mv "$tmp/gw.new" "$tmp/gw3.json"
+chmod 600 "$tmp/gw2.json" "$tmp/gw3.json"
 start_gw 2
 wait_binds 1
 dial "$D" '*384*3*123456*55*70#'
@@ -174,9 +178,31 @@ has "Your payment was not sent. No money was taken. Please dial *384# and try ag
 grep -q "payment .* retry (created, replay" "$tmp/gw3.log" || fail "the replay of a created payment is not logged"
 echo "died before the push: try-again screen, no charge"
 
+# --- the provider's circuit is open: the busy screen, nothing sent -------------
+# M-Pesa answers one push with its spike-arrest error (500.003.02); with
+# breaker_failures 1 the circuit opens, and the next payer is told M-Pesa is
+# busy before any row or request is made.
+F=$(P 15) G=$(P 16)
+curl -sS --max-time 5 -X POST -H 'Content-Type: application/json' -d "{\"rules\": [
+	{\"match\": {\"phone\": \"$F\", \"endpoint\": \"stkpush\"}, \"http\": {\"throttle\": true}},
+	{\"match\": {}, \"outcome\": \"success\", \"process_ms\": 3000}]}" "$E/__emulator/script" > "$tmp/script.json" ||
+	fail "emulator script"
+dial "$F" '*384*3*123456*66*80#'
+reply 1
+for _ in $(seq 100); do
+	grep -q "mpesa: circuit open" "$tmp/gw3.log" && break
+	sleep 0.1
+done
+grep -q "mpesa: circuit open" "$tmp/gw3.log" || fail "the circuit did not open"
+p "$G" 'dial *384*3*123456*77*90#' 'send 1' 'expect-end' \
+	'expect M-Pesa is busy right now. No money was taken. Please try again later.'
+[ "$(rows "$G")" = 0 ] || fail "$G: a payment row while the circuit is open"
+[ "$(pushes "$G")" = 0 ] || fail "$G: a push while the circuit is open"
+echo "circuit open: busy screen, nothing sent"
+
 # The session steps carry the payment: the audit journal has the pay outcomes.
 # The MSISDNs never reach the log in clear.
-for m in "$A" "$B" "$C" "$D"; do
+for m in "$A" "$B" "$C" "$D" "$F" "$G"; do
 	grep -q "$m" "$tmp"/gw*.log && fail "an MSISDN in clear in the log"
 done
 echo "ussd_pay: ok"

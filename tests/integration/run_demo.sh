@@ -18,6 +18,10 @@ ledger=$USSDGW_DEVSTACK_DIR/daraja/ledger.jsonl
 charges() { if [ -f "$ledger" ]; then grep -c '"phone":"254700000001"' "$ledger" || true; else echo 0; fi; }
 before=$(charges)
 since=$(psql -X -tA -U postgres -d "${PGDATABASE:-ussdgw}" -c "SELECT now()")
+paid() { # this run's payments of the demo phone
+	psql -X -tA -U postgres -d "${PGDATABASE:-ussdgw}" -c \
+		"SELECT string_agg(state, ',') FROM payment WHERE msisdn = '254700000001' AND created_at >= '$since'"
+}
 # The phone reads the person's lines from stdin; each waits for the screen before the next.
 {
 	sleep 1
@@ -30,9 +34,15 @@ since=$(psql -X -tA -U postgres -d "${PGDATABASE:-ussdgw}" -c "SELECT now()")
 	printf '123456\n'; sleep 1
 	printf 'ACC9\n'; sleep 1
 	printf '25\n'; sleep 1
-	printf '1\n'; sleep 5 # the emulator's subscriber takes ~3 s, then the callback
+	printf '1\n'
+	# The emulator's subscriber takes ~3 s, then its callback settles the
+	# payment: quit once the row says so (bounded).
+	for _ in $(seq 300); do
+		[ "$(paid)" = succeeded ] && break
+		sleep 0.1
+	done
 	printf 'quit\n'
-} | timeout 70 "$src/tools/run-demo" --build "$bld" --state "$tmp/state" > "$tmp/out" 2>&1 || fail "run-demo exit status"
+} | timeout 90 "$src/tools/run-demo" --build "$bld" --state "$tmp/state" > "$tmp/out" 2>&1 || fail "run-demo exit status"
 grep -q "Your DemoPesa balance is KES 5,000.00" "$tmp/out" || fail "the balance screen was not shown"
 # (the phone wraps the screen in a box: match the notice's lines)
 grep -q "You will receive an M-Pesa prompt" "$tmp/out" && grep -q "Dial \*384# to check" "$tmp/out" ||
@@ -44,8 +54,7 @@ after=$(charges)
 for f in daraja-consumer-key daraja-consumer-secret daraja-passkey; do
 	[ "$(stat -c %a "$USSDGW_DEVSTACK_DIR/secrets/$f")" = 600 ] || fail "secret $f is not 0600"
 done
-state=$(psql -X -tA -U postgres -d "${PGDATABASE:-ussdgw}" -c \
-	"SELECT string_agg(state, ',') FROM payment WHERE msisdn = '254700000001' AND created_at >= '$since'")
+state=$(paid)
 [ "$state" = succeeded ] || fail "the demo payment: '$state', expected succeeded"
 for f in wallet daraja sim; do
 	grep -q . "$tmp/state/$f.out" || fail "$f did not start"

@@ -321,7 +321,6 @@ static unsigned this_step(const struct step *s)
 	return s->old.gen && !strcmp(s->old.sid, s->rec.sid) ? s->old.steps + 1 : 1;
 }
 
-
 static void after_step(struct step *s, int rc);
 
 static void action_result(struct step *s, enum menu_action_status st, json_t *result)
@@ -591,12 +590,18 @@ static void on_pay_started(void *cls, const struct pay_started *r)
 		slug = "refused", status = r->err == GW_EINVAL ? 422 : 500;
 		break;
 	}
-	snprintf(s->pay_outcome, sizeof(s->pay_outcome), "%s",
-		 slug ? slug : r->replay ? "replay" : "started");
+	const char *outcome = slug ? slug : "started";
+	if (!slug && r->replay)
+		outcome = "replay";
+	snprintf(s->pay_outcome, sizeof(s->pay_outcome), "%s", outcome);
+	const char *why = "ok";
+	if (r->reason && *r->reason)
+		why = r->reason;
+	else if (r->err)
+		why = gw_strerror(r->err);
 	LOGP(DUSSD, slug ? LOG_NOTICE : LOG_INFO, "session %s: payment %s %s (%s%s, %s)",
 	     s->rec.sid, s->payment_id[0] ? s->payment_id : "-", s->pay_outcome,
-	     pay_state_name(r->state), r->replay ? ", replay" : "",
-	     r->reason && *r->reason ? r->reason : r->err ? gw_strerror(r->err) : "ok");
+	     pay_state_name(r->state), r->replay ? ", replay" : "", why);
 	/* A short reference the subscriber can quote: the payment id's first block. */
 	char ref[9] = "";
 	for (size_t i = 0; i < 8 && s->payment_id[i]; i++)
@@ -631,13 +636,13 @@ static int start_pay(struct step *s, const struct menu_action *a)
 		minor = end && !*end ? (int64_t)v : -1;
 	}
 	struct pay_intent in = {
-		.provider = json_string_value(json_object_get(p, "provider")),
-		.amount_minor = minor,
-		.currency = json_string_value(json_object_get(p, "currency")),
-		.msisdn = s->ev.msisdn,
-		.account_ref = json_string_value(json_object_get(p, "account")),
-		.session_id = s->rec.sid,
-		.step = this_step(s),
+	    .provider = json_string_value(json_object_get(p, "provider")),
+	    .amount_minor = minor,
+	    .currency = json_string_value(json_object_get(p, "currency")),
+	    .msisdn = s->ev.msisdn,
+	    .account_ref = json_string_value(json_object_get(p, "account")),
+	    .session_id = s->rec.sid,
+	    .step = this_step(s),
 	};
 	if (!in.provider || !in.currency || !in.account_ref || minor <= 0) {
 		LOGP(DUSSD, LOG_ERROR, "session %s: pay action %s: bad parameters", s->rec.sid,
@@ -714,8 +719,8 @@ static void after_step(struct step *s, int rc)
 			 * was charged; the menu's error path. */
 			snprintf(s->pay_outcome, sizeof(s->pay_outcome), "not_started");
 			action_result(s, MENU_RES_ERROR,
-				      json_pack("{s:i, s:s}", "status",
-						rc == GW_EINVAL ? 422 : 503, "error", "refused"));
+				      json_pack("{s:i, s:s}", "status", rc == GW_EINVAL ? 422 : 503,
+						"error", "refused"));
 		}
 		return;
 	case MENU_ACT_SMS:

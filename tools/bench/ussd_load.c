@@ -162,10 +162,19 @@ static bool measuring(void)
 	return G.phase == PH_MEASURE;
 }
 
+/* Above 1 s: 1 ms buckets up to 60 s (the last counts everything beyond). */
+#define HIST_SLOW_MS 60000
+static uint32_t hist_slow[2][HIST_SLOW_MS];
+
 static void hist_add(uint32_t *h, uint64_t *n, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
-	h[us < HIST_US ? us : HIST_US - 1]++;
+	if (us < HIST_US) {
+		h[us]++;
+	} else {
+		uint64_t ms = us / 1000;
+		hist_slow[h == G.hist ? 0 : 1][ms < HIST_SLOW_MS ? ms : HIST_SLOW_MS - 1]++;
+	}
 	(*n)++;
 }
 
@@ -182,7 +191,13 @@ static double hist_q(const uint32_t *h, uint64_t n, double q)
 		if (acc > want)
 			return (double)i / 1000.0 + 0.0005; /* bucket middle, ms */
 	}
-	return (double)HIST_US / 1000.0;
+	const uint32_t *hs = hist_slow[h == G.hist ? 0 : 1];
+	for (unsigned i = HIST_US / 1000; i < HIST_SLOW_MS; i++) {
+		acc += hs[i];
+		if (acc > want)
+			return (double)i + 0.5;
+	}
+	return (double)HIST_SLOW_MS;
 }
 
 /* --- connections -------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "ussdgw/log.h"
 #include "ussdgw/pay.h"
 #include "ussdgw/smpp_link.h"
+#include "ussdgw/smpp_server.h"
 #include "ussdgw/sms_mo_basic.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
 	daemon_add_service(&audit_service);
 	daemon_add_service(&smpp_links_service);
 	daemon_add_service(&sms_mo_basic_service);
+	daemon_add_service(&smpp_server_service);
 	daemon_add_service(&pay_service);
 	daemon_add_service(&ussd_engine_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */

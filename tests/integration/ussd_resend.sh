@@ -84,10 +84,13 @@ dump() {
 dump > "$tmp/redis.dump"
 grep -q "Enter PIN\|Send KES 10.00" "$tmp/redis.dump" || fail "the dump holds no session (wrong keys?)"
 # ids and fingerprints are random hex: strip runs of 16+ hex digits first
+# A PIN shows up as a number of its own, never inside a longer one (ports,
+# times, counters), so match it between non-digits.
 for pin in 9731 1234; do
-	sed 's/[0-9a-fA-F-]\{16,\}//g' "$tmp/redis.dump" | grep -q "$pin" && fail "PIN $pin in Redis"
-	grep -q "$pin" "$tmp/gw1.log" "$tmp/gw2.log" && fail "PIN $pin in the log"
-	cat "$tmp"/journal1/* | sed 's/[0-9a-fA-F]\{16,\}//g' | grep -q "$pin" && fail "PIN $pin in the audit journal"
+	re="(^|[^0-9])$pin([^0-9]|\$)"
+	sed 's/[0-9a-fA-F-]\{16,\}//g' "$tmp/redis.dump" | grep -qaE "$re" && fail "PIN $pin in Redis"
+	grep -qaE "$re" "$tmp/gw1.log" "$tmp/gw2.log" && fail "PIN $pin in the log"
+	cat "$tmp"/journal1/* | sed 's/[0-9a-fA-F]\{16,\}//g' | grep -qaE "$re" && fail "PIN $pin in the audit journal"
 done
 grep -q '"pin withheld"\|pin withheld' "$tmp"/journal1/* || fail "the PIN steps are not in the audit journal"
 echo "ussd_resend: ok"

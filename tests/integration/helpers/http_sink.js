@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Test receiver for provider callbacks: listens on 127.0.0.1 (port 0 = any),
 // prints `listening PORT`, appends every request as one JSON line
-// {method, path, body} (body as the raw text) to the file named by argv[2],
+// {method, path, headers, body} (body as the raw text, header names lower case) to the file named by argv[2],
 // and answers 200 {"ResultCode":0,"ResultDesc":"Accepted"}; a path containing
 // "/reject" gets the C2B rejection {"ResultCode":"C2B00012","ResultDesc":"Rejected"}
 // and one containing "/fail" gets HTTP 500.
@@ -18,7 +18,7 @@ const server = http.createServer((req, res) => {
 	const chunks = [];
 	req.on('data', (c) => chunks.push(c));
 	req.on('end', () => {
-		const rec = { method: req.method, path: req.url, body: Buffer.concat(chunks).toString('utf8') };
+		const rec = { method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
 		fs.appendFileSync(out, JSON.stringify(rec) + '\n');
 		let status = 200;
 		let text = '{"ResultCode":0,"ResultDesc":"Accepted"}';

@@ -848,11 +848,10 @@ void audit_close_deadline(unsigned ship_deadline_ms)
 	run_done();
 	ev_async_stop(s->loop, &s->done_async);
 	if (s->ship) {
-		audit_ship_stop(s->ship, ship_deadline_ms);
-		run_committed(false);
+		audit_ship_stop(s->ship, ship_deadline_ms); /* frees the shipper */
 		s->ship = NULL;
 	}
-	run_committed(true);
+	run_committed(true); /* held callbacks: their records are durable in the journal */
 	ev_async_stop(s->loop, &s->commit_async);
 	health_unregister("audit-journal");
 	health_unregister("audit-shipper");

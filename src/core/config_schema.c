@@ -76,6 +76,8 @@ const struct cfg_key cfg_schema[] = {
 	    "Journal size at which appends are refused (alarmed well before)"),
 	INT("audit.batch_size", "1000", 1, 100000, true, "Records per shipping batch"),
 	INT("audit.checkpoint_interval_s", "60", 1, 86400, true, "Seconds between signed chain-head checkpoints"),
+	BOOL("audit.bench_wait_commit", "false", false,
+	     "Benchmark only: each reply waits for its record's PostgreSQL commit (never in production)"),
 	PATH("audit.export_file", "\"var/audit-heads.log\"", "Append-only file of signed chain heads, outside PostgreSQL"),
 
 	{"links", CFG_ARRAY, "[]", 0, 0, NULL, false, false,

@@ -52,6 +52,7 @@ struct engine {
 	json_t *services; /* borrowed from the config: name -> base URL */
 	int idle_ms, keep_ms, dedup_ms, redis_ms;
 	unsigned max_inflight, inflight;
+	struct metric *m_step_s, *m_steps[4]; /* looked up once, used every step */
 	bool draining;
 	struct cfg *cfg;
 };
@@ -117,15 +118,21 @@ static void step_free(struct step *s)
 static void finish(struct step *s, uint32_t status)
 {
 	static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-	struct metric *m = metrics_histogram("ussdgw_ussd_step_seconds",
-					     "USSD step time from deliver_sm to deliver_sm_resp", NULL,
-					     bounds, sizeof(bounds) / sizeof(bounds[0]));
-	if (m)
-		metric_observe(m, (double)(gw_now_us() - s->t0_us) / 1e6);
-	char lbl[64];
-	snprintf(lbl, sizeof(lbl), "outcome=\"%s\"",
-		 status == ESME_ROK ? (s->replay ? "replay" : s->shed ? "shed" : "ok") : "deferred");
-	metric_inc(metrics_counter("ussdgw_ussd_steps_total", "USSD steps by outcome", lbl));
+	static const char *const outcome[4] = {"ok", "replay", "shed", "deferred"};
+	struct engine *e = s->e;
+	if (!e->m_step_s)
+		e->m_step_s = metrics_histogram("ussdgw_ussd_step_seconds",
+						"USSD step time from deliver_sm to deliver_sm_resp", NULL,
+						bounds, sizeof(bounds) / sizeof(bounds[0]));
+	if (e->m_step_s)
+		metric_observe(e->m_step_s, (double)(gw_now_us() - s->t0_us) / 1e6);
+	unsigned oi = status == ESME_ROK ? (s->replay ? 1 : s->shed ? 2 : 0) : 3;
+	if (!e->m_steps[oi]) {
+		char lbl[64];
+		snprintf(lbl, sizeof(lbl), "outcome=\"%s\"", outcome[oi]);
+		e->m_steps[oi] = metrics_counter("ussdgw_ussd_steps_total", "USSD steps by outcome", lbl);
+	}
+	metric_inc(e->m_steps[oi]);
 	smpp_mo_respond(s->mo, status);
 	s->mo = NULL;
 	step_free(s);

@@ -95,6 +95,10 @@ struct audit_opts {
 	unsigned batch_size;               /**< records per shipped transaction */
 	unsigned max_queue;                /**< appends waiting for the writer (0 = 65536) */
 	const struct crypto_keyring *keys; /**< borrowed; tokens, data keys, signing */
+	/** Bench-only (default false): on_durable runs only once the record is also
+	 *  committed in PostgreSQL (needs pg_dsn), so a reply waits for its commit.
+	 *  For measuring the cost of per-commit acknowledgement; never for production. */
+	bool bench_wait_commit;
 };
 
 /**
@@ -138,6 +142,7 @@ struct audit_stats {
 	uint64_t conflicts;     /**< different records under a stored key (refused, alarmed) */
 	uint64_t alarms;        /**< alarms raised by the database (default partition, ...) */
 	uint64_t checkpoints;   /**< checkpoints written */
+	uint64_t journal_commits; /**< group commits (one fdatasync each) of the journal */
 	uint64_t head_seq;      /**< chain head */
 	uint64_t journal_bytes;
 	double oldest_unshipped_s;

@@ -30,6 +30,10 @@ struct audit_ship_opts {
 	unsigned retry_min_ms;      /**< first reconnect delay (doubles up to retry_max_ms) */
 	unsigned retry_max_ms;
 	unsigned idle_poll_ms;      /**< look for new journal data at least this often */
+	/** Called on the shipper thread after each committed transaction with the highest
+	 *  record seq of this chain committed so far; NULL = none. Must not block. */
+	void (*on_commit)(void *cls, uint64_t seq);
+	void *on_commit_cls;
 };
 
 struct audit_ship_stats {
@@ -51,6 +55,8 @@ void audit_ship_kick(struct audit_shipper *s);
 /** Stop: ship what is durable for at most @p deadline_ms (if PostgreSQL is up), then join. */
 void audit_ship_stop(struct audit_shipper *s, unsigned deadline_ms);
 void audit_ship_stats(struct audit_shipper *s, struct audit_ship_stats *out);
+/** Highest record seq of this chain committed in PostgreSQL by this shipper (0 = none yet). */
+uint64_t audit_ship_committed_seq(struct audit_shipper *s);
 /** Move up to @p max commit latencies (seconds) recorded since the last call into @p out. */
 size_t audit_ship_take_latencies(struct audit_shipper *s, double *out, size_t max);
 /** Wait until everything durable at call time is committed, or @p timeout_ms passes.

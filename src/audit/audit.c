@@ -70,6 +70,7 @@ struct witem {
 	audit_durable_cb cb;
 	void *cls;
 	uint64_t t_enq_ns;
+	uint64_t seq; /* record seq once journaled */
 	int64_t occurred_us;
 	char *body;
 	size_t body_len;
@@ -123,6 +124,12 @@ struct audit_state {
 	_Atomic int last_err;
 	_Atomic uint64_t checkpoints;
 	_Atomic uint64_t head_seq_pub;
+	_Atomic uint64_t journal_commits;
+
+	/* bench_wait_commit: journaled records waiting for their PostgreSQL commit */
+	bool wait_commit;
+	struct witem *c_head, *c_tail;
+	ev_async commit_async;
 
 	/* loop-owned */
 	ev_timer cp_timer, stats_timer;
@@ -131,7 +138,9 @@ struct audit_state {
 	bool warned_80;
 	struct audit_ship_stats last_ship;
 	struct metric *m_journaled, *m_failed, *m_shipped, *m_committed, *m_replays, *m_conflicts,
-		*m_alarms, *m_checkpoints, *m_bytes, *m_oldest, *m_commit, *m_durable, *m_pg_up;
+		*m_alarms, *m_checkpoints, *m_bytes, *m_oldest, *m_commit, *m_durable, *m_pg_up,
+		*m_jcommits;
+	uint64_t last_jcommits;
 };
 
 static struct audit_state *A;
@@ -401,6 +410,7 @@ static void process_group(struct witem *list)
 			continue;
 		}
 		t_seq = e.seq;
+		it->seq = e.seq;
 		memcpy(t_hash, e.hash, sizeof(t_hash));
 		it->in_group = true;
 		any = true;
@@ -415,6 +425,7 @@ static void process_group(struct witem *list)
 			     "refused until the journal can be written", gw_strerror(rc));
 		atomic_store(&A->last_err, rc);
 	} else if (any) {
+		atomic_fetch_add(&A->journal_commits, 1);
 		A->head_seq = t_seq;
 		memcpy(A->head_hash, t_hash, sizeof(t_hash));
 		atomic_store(&A->head_seq_pub, t_seq);
@@ -501,11 +512,52 @@ static void run_done(void)
 					dek_forget(&it->key);
 			}
 			metric_observe(A->m_durable, (double)(now - it->t_enq_ns) / 1e9);
+			if (A->wait_commit && it->rc == 0 && it->cb) {
+				/* bench-only: hold the callback until PostgreSQL has it */
+				it->next = NULL;
+				if (A->c_tail)
+					A->c_tail->next = it;
+				else
+					A->c_head = it;
+				A->c_tail = it;
+				continue;
+			}
 			if (it->cb)
 				it->cb(it->cls, it->rc);
 		}
 		free(it);
 	}
+	if (A->wait_commit && A->c_head)
+		ev_async_send(A->loop, &A->commit_async);
+}
+
+/* bench_wait_commit: release the held callbacks of committed records, in order. With
+ * @p all (closing), release every one: their records are durable in the journal. */
+static void run_committed(bool all)
+{
+	uint64_t seq = A->ship ? audit_ship_committed_seq(A->ship) : 0;
+	while (A->c_head && (all || A->c_head->seq <= seq)) {
+		struct witem *it = A->c_head;
+		A->c_head = it->next;
+		if (!A->c_head)
+			A->c_tail = NULL;
+		it->cb(it->cls, 0);
+		free(it);
+	}
+}
+
+static void commit_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop, (void)w, (void)revents;
+	run_committed(false);
+}
+
+/* Shipper thread: a transaction committed. */
+static void on_ship_commit(void *cls, uint64_t seq)
+{
+	struct audit_state *s = cls;
+	(void)seq;
+	ev_async_send(s->loop, &s->commit_async);
 }
 
 static void done_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -525,6 +577,9 @@ static void stats_update(void)
 	uint64_t bytes = audit_journal_bytes(A->j);
 	metric_set(A->m_bytes, (double)bytes);
 	metric_set(A->m_checkpoints, (double)atomic_load(&A->checkpoints));
+	uint64_t jc = atomic_load(&A->journal_commits);
+	metric_add(A->m_jcommits, (double)(jc - A->last_jcommits));
+	A->last_jcommits = jc;
 	if (A->max_bytes && bytes >= A->max_bytes / 10 * 8) {
 		if (!A->warned_80)
 			LOGP(DAUDIT, LOG_WARN, "ALARM audit journal at %" PRIu64 " of %" PRIu64
@@ -733,16 +788,28 @@ int audit_open(struct ev_loop *loop, const struct audit_opts *o)
 					 "Time from audit_append to durable in the journal", NULL,
 					 metrics_latency_buckets, metrics_latency_buckets_n);
 
+	s->m_jcommits = metrics_counter("ussdgw_audit_journal_commits_total",
+					"Group commits of the local audit journal (one fdatasync each)", NULL);
 	ev_async_init(&s->done_async, done_cb);
 	ev_async_start(loop, &s->done_async);
+	s->wait_commit = o->bench_wait_commit && o->pg_dsn && o->pg_dsn[0];
+	ev_async_init(&s->commit_async, commit_cb);
+	if (s->wait_commit) {
+		ev_async_start(loop, &s->commit_async);
+		LOGP(DAUDIT, LOG_WARN, "audit.bench_wait_commit is on: every reply waits for its "
+		     "PostgreSQL commit (a benchmark switch, not for production)");
+	}
 	if (pthread_create(&s->th, NULL, writer_thread, NULL)) {
 		ev_async_stop(loop, &s->done_async);
+		ev_async_stop(loop, &s->commit_async);
 		rc = GW_ENOMEM;
 		goto fail;
 	}
 	if (o->pg_dsn && o->pg_dsn[0]) {
 		struct audit_ship_opts so = {.dsn = o->pg_dsn, .chain = s->chain, .journal = s->j,
-					     .batch_size = o->batch_size};
+					     .batch_size = o->batch_size,
+					     .on_commit = s->wait_commit ? on_ship_commit : NULL,
+					     .on_commit_cls = s};
 		rc = audit_ship_start(&so, &s->ship);
 		if (rc)
 			LOGP(DAUDIT, LOG_ERROR, "audit shipper not started: %s", gw_strerror(rc));
@@ -781,9 +848,11 @@ void audit_close_deadline(unsigned ship_deadline_ms)
 	run_done();
 	ev_async_stop(s->loop, &s->done_async);
 	if (s->ship) {
-		audit_ship_stop(s->ship, ship_deadline_ms);
+		audit_ship_stop(s->ship, ship_deadline_ms); /* frees the shipper */
 		s->ship = NULL;
 	}
+	run_committed(true); /* held callbacks: their records are durable in the journal */
+	ev_async_stop(s->loop, &s->commit_async);
 	health_unregister("audit-journal");
 	health_unregister("audit-shipper");
 	LOGP(DAUDIT, LOG_INFO, "audit closed: chain %s at seq %" PRIu64, s->chain, s->head_seq);
@@ -890,6 +959,7 @@ void audit_get_stats(struct audit_stats *o)
 	o->journaled = A->journaled;
 	o->failed = A->failed;
 	o->checkpoints = atomic_load(&A->checkpoints);
+	o->journal_commits = atomic_load(&A->journal_commits);
 	o->head_seq = atomic_load(&A->head_seq_pub);
 	o->journal_bytes = audit_journal_bytes(A->j);
 	o->journal_ok = atomic_load(&A->journal_ok) && !atomic_load(&A->journal_full);
@@ -933,6 +1003,7 @@ static int svc_start(struct gw_node *node, void **state)
 		.pg_dsn = cfg_str(r, "postgres.dsn"),
 		.batch_size = (unsigned)cfg_int(r, "audit.batch_size"),
 		.keys = node->keys,
+		.bench_wait_commit = cfg_bool(r, "audit.bench_wait_commit"),
 	};
 	*state = NULL;
 	return audit_open(node->loop, &o);

@@ -142,6 +142,9 @@ struct audit_shipper {
 	int64_t first_occurred;
 
 	_Atomic uint64_t shipped, committed, replays, conflicts, alarms, batches, failures;
+	_Atomic uint64_t committed_seq;
+	void (*on_commit)(void *cls, uint64_t seq);
+	void *on_commit_cls;
 	_Atomic int64_t oldest;
 	_Atomic bool up;
 	double lat[LAT_MAX];
@@ -718,6 +721,11 @@ static void *ship_thread(void *arg)
 		delay = s->retry_min;
 		atomic_store(&s->up, true);
 		s->ready = false;
+		if (s->nrec && s->seq_hi > atomic_load(&s->committed_seq)) {
+			atomic_store(&s->committed_seq, s->seq_hi);
+			if (s->on_commit)
+				s->on_commit(s->on_commit_cls, s->seq_hi);
+		}
 		pthread_mutex_lock(&s->mu);
 		s->pos = s->end;
 		pthread_cond_broadcast(&s->prog);
@@ -753,6 +761,8 @@ int audit_ship_start(const struct audit_ship_opts *o, struct audit_shipper **out
 	s->retry_min = o->retry_min_ms ? o->retry_min_ms : 200;
 	s->retry_max = o->retry_max_ms ? o->retry_max_ms : 5000;
 	s->idle_poll = o->idle_poll_ms ? o->idle_poll_ms : 1000;
+	s->on_commit = o->on_commit;
+	s->on_commit_cls = o->on_commit_cls;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -801,6 +811,11 @@ void audit_ship_stop(struct audit_shipper *s, unsigned deadline_ms)
 	free(s->dsn);
 	free(s->chain);
 	free(s);
+}
+
+uint64_t audit_ship_committed_seq(struct audit_shipper *s)
+{
+	return atomic_load(&s->committed_seq);
 }
 
 void audit_ship_stats(struct audit_shipper *s, struct audit_ship_stats *o)

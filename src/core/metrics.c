@@ -18,6 +18,8 @@ struct metric {
 	double *bounds;
 	uint64_t *buckets; /* per bound, not cumulative */
 	struct metric *next;
+	struct metric *hnext; /* lookup chain */
+	uint32_t hash;
 };
 
 /* Registration order is kept; families are rendered together by name. */
@@ -29,12 +31,34 @@ const double metrics_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 const size_t metrics_latency_buckets_n =
 	sizeof(metrics_latency_buckets) / sizeof(metrics_latency_buckets[0]);
 
-static struct metric *find(const char *name, const char *labels)
+/* Lookup by name and labels: callers look series up on every event (per PDU, per
+ * step), so a hash of both, not a walk of the registry with two strcmp per series. */
+#define METRIC_HBUCKETS 1024u
+static struct metric *hbuckets[METRIC_HBUCKETS];
+
+static uint32_t metric_hash(const char *name, const char *labels)
 {
-	for (struct metric *m = head; m; m = m->next)
-		if (strcmp(m->name, name) == 0 && strcmp(m->labels, labels ? labels : "") == 0)
+	uint32_t h = 2166136261u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ 0xFFu) * 16777619u;
+	for (const char *p = labels; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+static struct metric *find_h(const char *name, const char *labels, uint32_t h)
+{
+	for (struct metric *m = hbuckets[h % METRIC_HBUCKETS]; m; m = m->hnext)
+		if (m->hash == h && strcmp(m->name, name) == 0 && strcmp(m->labels, labels) == 0)
 			return m;
 	return NULL;
+}
+
+static struct metric *find(const char *name, const char *labels)
+{
+	labels = labels ? labels : "";
+	return find_h(name, labels, metric_hash(name, labels));
 }
 
 static struct metric *create(enum metric_type t, const char *name, const char *help,
@@ -59,6 +83,9 @@ static struct metric *create(enum metric_type t, const char *name, const char *h
 	}
 	*tail = m;
 	tail = &m->next;
+	m->hash = metric_hash(m->name, m->labels);
+	m->hnext = hbuckets[m->hash % METRIC_HBUCKETS];
+	hbuckets[m->hash % METRIC_HBUCKETS] = m;
 	return m;
 }
 
@@ -241,4 +268,5 @@ void metrics_reset(void)
 		free(m);
 	}
 	tail = &head;
+	memset(hbuckets, 0, sizeof(hbuckets));
 }

@@ -117,11 +117,23 @@ static void arm(struct smpp_bind *b, ev_timer *t, double after)
 
 static void count_pdu(struct smpp_bind *b, const char *dir, uint32_t cmd, uint32_t status)
 {
+	/* The few series a bind uses are kept at hand: no label formatting per PDU. */
+	bool out = dir[0] == 'o';
+	for (unsigned i = 0; i < b->n_pdu_m; i++) {
+		struct bind_pdu_metric *c = &b->pdu_m[i];
+		if (c->cmd == cmd && c->status == status && c->out == out) {
+			metric_inc(c->m);
+			return;
+		}
+	}
 	char labels[256];
 	snprintf(labels, sizeof(labels), "bind=\"%s\",dir=\"%s\",command=\"%s\",status=\"%s\"",
 		 b->name, dir, smpp_command_name(cmd), smpp_status_name(status));
-	metric_inc(metrics_counter("ussdgw_smpp_pdus_total",
-				   "SMPP PDUs by bind, direction, command and status", labels));
+	struct metric *m = metrics_counter("ussdgw_smpp_pdus_total",
+					   "SMPP PDUs by bind, direction, command and status", labels);
+	metric_inc(m);
+	if (m && b->n_pdu_m < sizeof(b->pdu_m) / sizeof(b->pdu_m[0]))
+		b->pdu_m[b->n_pdu_m++] = (struct bind_pdu_metric){m, cmd, status, out};
 }
 
 static int send_pdu(struct smpp_bind *b, const struct smpp_pdu *pdu)

@@ -80,6 +80,13 @@ struct smpp_bind {
 	bool enquire_out;
 	/* metrics */
 	struct metric *m_state, *m_window, *m_throttles, *m_rtt, *m_transitions;
+	/* ussdgw_smpp_pdus_total series seen on this bind (direction, command, status) */
+	struct bind_pdu_metric {
+		struct metric *m;
+		uint32_t cmd, status;
+		bool out;
+	} pdu_m[16];
+	unsigned n_pdu_m;
 };
 
 struct smpp_link {

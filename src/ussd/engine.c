@@ -21,6 +21,7 @@
 #include "ussdgw/log.h"
 #include "ussdgw/menu.h"
 #include "ussdgw/metrics.h"
+#include "ussdgw/pay.h"
 #include "ussdgw/smpp_link.h"
 #include "ussdgw/smpp_mtq.h"
 #include "ussdgw/sms_mo_basic.h"
@@ -55,6 +56,7 @@ struct engine {
 	json_t *services; /* borrowed from the config: name -> base URL */
 	int idle_ms, keep_ms, dedup_ms, redis_ms;
 	unsigned max_inflight, inflight;
+	struct metric *m_step_s, *m_steps[4]; /* looked up once, used every step */
 	bool draining;
 	struct cfg *cfg;
 };
@@ -85,9 +87,19 @@ struct step {
 
 	/* the awaited action in flight */
 	struct http_call *call;
+	struct pay_wait *pw; /* a pay action waiting for pay_intent_start()'s callback */
+	char payment_id[37]; /* the pay action's payment, for the step's audit record */
+	char pay_outcome[16];
 	ev_timer timer;
 	char act_id[16];
 	bool timer_on;
+};
+
+/* A started payment cannot be cancelled, and its callback may come after the
+ * step went on (its answer budget ran out): the callback finds the step
+ * through this small record, which the step detaches from when it goes on. */
+struct pay_wait {
+	struct step *s; /* NULL: the step no longer waits */
 };
 
 static void step_free(struct step *s)
@@ -96,6 +108,8 @@ static void step_free(struct step *s)
 		ev_timer_stop(s->e->loop, &s->timer);
 	if (s->call)
 		http_client_cancel(s->call);
+	if (s->pw)
+		s->pw->s = NULL;
 	menu_state_clear(&s->st);
 	menu_output_clear(&s->out);
 	ussd_session_rec_clear(&s->old);
@@ -109,15 +123,21 @@ static void step_free(struct step *s)
 static void finish(struct step *s, uint32_t status)
 {
 	static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-	struct metric *m = metrics_histogram("ussdgw_ussd_step_seconds",
-					     "USSD step time from deliver_sm to deliver_sm_resp", NULL,
-					     bounds, sizeof(bounds) / sizeof(bounds[0]));
-	if (m)
-		metric_observe(m, (double)(gw_now_us() - s->t0_us) / 1e6);
-	char lbl[64];
-	snprintf(lbl, sizeof(lbl), "outcome=\"%s\"",
-		 status == ESME_ROK ? (s->replay ? "replay" : s->shed ? "shed" : "ok") : "deferred");
-	metric_inc(metrics_counter("ussdgw_ussd_steps_total", "USSD steps by outcome", lbl));
+	static const char *const outcome[4] = {"ok", "replay", "shed", "deferred"};
+	struct engine *e = s->e;
+	if (!e->m_step_s)
+		e->m_step_s = metrics_histogram("ussdgw_ussd_step_seconds",
+						"USSD step time from deliver_sm to deliver_sm_resp", NULL,
+						bounds, sizeof(bounds) / sizeof(bounds[0]));
+	if (e->m_step_s)
+		metric_observe(e->m_step_s, (double)(gw_now_us() - s->t0_us) / 1e6);
+	unsigned oi = status == ESME_ROK ? (s->replay ? 1 : s->shed ? 2 : 0) : 3;
+	if (!e->m_steps[oi]) {
+		char lbl[64];
+		snprintf(lbl, sizeof(lbl), "outcome=\"%s\"", outcome[oi]);
+		e->m_steps[oi] = metrics_counter("ussdgw_ussd_steps_total", "USSD steps by outcome", lbl);
+	}
+	metric_inc(e->m_steps[oi]);
 	smpp_mo_respond(s->mo, status);
 	s->mo = NULL;
 	step_free(s);
@@ -202,7 +222,7 @@ static void audit_step(struct step *s)
 	char steps[16], ms[24];
 	snprintf(steps, sizeof(steps), "%u", s->rec.steps);
 	snprintf(ms, sizeof(ms), "%lld", (long long)(gw_now_us() - s->t0_us) / 1000);
-	struct audit_var vars[6];
+	struct audit_var vars[8];
 	size_t n = 0;
 	vars[n++] = (struct audit_var){"menu_version", s->rec.ver, false};
 	vars[n++] = (struct audit_var){"step", steps, false};
@@ -214,9 +234,14 @@ static void audit_step(struct step *s)
 		vars[n++] = (struct audit_var){"input", s->ev.text, true};
 	if (s->pin_step)
 		vars[n++] = (struct audit_var){"input", "(pin withheld)", false};
+	if (s->pay_outcome[0]) {
+		vars[n++] = (struct audit_var){"action", "pay", false};
+		vars[n++] = (struct audit_var){"pay_outcome", s->pay_outcome, false};
+	}
 	struct audit_record rec = {
 		.kind = AUDIT_SESSION_STEP,
 		.session_id = s->rec.sid[0] ? s->rec.sid : NULL,
+		.payment_id = s->payment_id[0] ? s->payment_id : NULL,
 		.link = s->bind,
 		.msisdn = s->ev.msisdn,
 		.screen_id = s->rec.screen[0] ? s->rec.screen : NULL,
@@ -251,6 +276,8 @@ static void on_saved(void *cls, int err, uint64_t gen)
 		s->menu = NULL;
 		s->pin_step = false;
 		s->nactions = 0;
+		s->payment_id[0] = '\0';
+		s->pay_outcome[0] = '\0';
 		load_and_step(s);
 		return;
 	}
@@ -327,6 +354,12 @@ static void answer_from_output(struct step *s)
 
 /* ---- actions ----------------------------------------------------------- */
 
+/* The step number a re-sent or re-run step gets again (save() stores the same). */
+static unsigned this_step(const struct step *s)
+{
+	return s->old.gen && !strcmp(s->old.sid, s->rec.sid) ? s->old.steps + 1 : 1;
+}
+
 static void after_step(struct step *s, int rc);
 
 static void action_result(struct step *s, enum menu_action_status st, json_t *result)
@@ -359,6 +392,13 @@ static void on_action_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->call) {
 		http_client_cancel(s->call);
 		s->call = NULL;
+	}
+	if (s->pw) {
+		/* The payment goes on without this step; the menu's timeout path
+		 * tells the subscriber it is being processed. */
+		s->pw->s = NULL;
+		s->pw = NULL;
+		snprintf(s->pay_outcome, sizeof(s->pay_outcome), "timeout");
 	}
 	LOGP(DUSSD, LOG_NOTICE, "session %s: action %s timed out", s->rec.sid, s->act_id);
 	action_result(s, MENU_RES_TIMEOUT, NULL);
@@ -461,9 +501,7 @@ static int start_http(struct step *s, struct menu_action *a)
 			/* Fixed before the first send: the same step of the same session
 			 * (a re-run after a concurrent save included) sends the same key. */
 			char key[96];
-			snprintf(key, sizeof(key), "%s.%u.%s", s->rec.sid,
-				 s->old.gen && !strcmp(s->old.sid, s->rec.sid) ? s->old.steps + 1 : 1,
-				 a->id);
+			snprintf(key, sizeof(key), "%s.%u.%s", s->rec.sid, this_step(s), a->id);
 			json_object_set_new(b, "idempotency_key", json_string(key));
 		}
 		js = json_dumps(b, JSON_COMPACT);
@@ -540,6 +578,139 @@ static void start_sms(struct step *s, const struct menu_action *a)
 		LOGP(DUSSD, LOG_NOTICE, "session %s: menu SMS refused", s->rec.sid);
 }
 
+/* The menu result of a started payment. A re-sent step (replay) reports the
+ * payment the first attempt made: still open means the prompt went out (or is
+ * going out), `created` means that attempt died before sending, so the
+ * subscriber is asked to try again; a settled failure is a failure. */
+static void on_pay_started(void *cls, const struct pay_started *r)
+{
+	struct pay_wait *pw = cls;
+	struct step *s = pw->s;
+	free(pw);
+	if (!s) {
+		LOGP(DUSSD, LOG_INFO, "payment %s answered after its step went on (%s)",
+		     r->payment_id ? r->payment_id : "-", r->err ? gw_strerror(r->err) : "started");
+		return;
+	}
+	s->pw = NULL;
+	if (s->timer_on) {
+		ev_timer_stop(s->e->loop, &s->timer);
+		s->timer_on = false;
+	}
+	snprintf(s->payment_id, sizeof(s->payment_id), "%s", r->payment_id ? r->payment_id : "");
+	const char *slug = NULL; /* NULL: ok */
+	int status = 0;
+	switch (r->err) {
+	case 0:
+		switch (r->state) {
+		case PAY_REQUESTED:
+		case PAY_PENDING:
+		case PAY_SUCCEEDED:
+		case PAY_UNKNOWN:
+			break;
+		case PAY_CREATED:
+			slug = "retry", status = 409;
+			break;
+		default:
+			slug = "failed", status = 422;
+			break;
+		}
+		break;
+	case GW_ETHROTTLED:
+		slug = "throttled", status = 429;
+		break;
+	case GW_EDEPENDENCY:
+		slug = "busy", status = 503;
+		break;
+	case GW_ECONFLICT:
+		slug = "conflict", status = 409;
+		break;
+	default:
+		slug = "refused", status = r->err == GW_EINVAL ? 422 : 500;
+		break;
+	}
+	const char *outcome = slug ? slug : "started";
+	if (!slug && r->replay)
+		outcome = "replay";
+	snprintf(s->pay_outcome, sizeof(s->pay_outcome), "%s", outcome);
+	const char *why = "ok";
+	if (r->reason && *r->reason)
+		why = r->reason;
+	else if (r->err)
+		why = gw_strerror(r->err);
+	LOGP(DUSSD, slug ? LOG_NOTICE : LOG_INFO, "session %s: payment %s %s (%s%s, %s)",
+	     s->rec.sid, s->payment_id[0] ? s->payment_id : "-", s->pay_outcome,
+	     pay_state_name(r->state), r->replay ? ", replay" : "", why);
+	/* A short reference the subscriber can quote: the payment id's first block. */
+	char ref[9] = "";
+	for (size_t i = 0; i < 8 && s->payment_id[i]; i++)
+		ref[i] = (char)toupper((unsigned char)s->payment_id[i]);
+	if (!slug) {
+		action_result(s, MENU_RES_OK,
+			      json_pack("{s:s, s:s, s:s, s:b}", "ref", ref, "status",
+					pay_state_name(r->state), "payment_id", s->payment_id,
+					"replay", r->replay));
+		return;
+	}
+	action_result(s, MENU_RES_ERROR,
+		      json_pack("{s:i, s:s, s:s}", "status", status, "error", slug, "ref", ref));
+}
+
+/* Start a menu `pay` action: pay_intent_start() keyed by (session, step), so a
+ * re-sent or re-run step never makes a second payment. The step waits for the
+ * callback at most until its action deadline (inside the answer budget); the
+ * payment itself cannot be cancelled and goes on when the step stops waiting.
+ * @return 0 (a result will come) or an error (the caller gives the error result). */
+static int start_pay(struct step *s, const struct menu_action *a)
+{
+	json_t *p = a->params;
+	json_t *amt = json_object_get(p, "amount");
+	int64_t minor = -1;
+	if (json_is_integer(amt)) {
+		minor = (int64_t)json_integer_value(amt);
+	} else if (json_is_string(amt)) {
+		const char *t = json_string_value(amt);
+		char *end = NULL;
+		long long v = *t ? strtoll(t, &end, 10) : -1;
+		minor = end && !*end ? (int64_t)v : -1;
+	}
+	struct pay_intent in = {
+	    .provider = json_string_value(json_object_get(p, "provider")),
+	    .amount_minor = minor,
+	    .currency = json_string_value(json_object_get(p, "currency")),
+	    .msisdn = s->ev.msisdn,
+	    .account_ref = json_string_value(json_object_get(p, "account")),
+	    .session_id = s->rec.sid,
+	    .step = this_step(s),
+	};
+	if (!in.provider || !in.currency || !in.account_ref || minor <= 0) {
+		LOGP(DUSSD, LOG_ERROR, "session %s: pay action %s: bad parameters", s->rec.sid,
+		     a->id);
+		return GW_EINVAL;
+	}
+	struct pay_wait *pw = calloc(1, sizeof(*pw));
+	if (!pw)
+		return GW_ENOMEM;
+	pw->s = s;
+	int rc = pay_intent_start(&in, on_pay_started, pw);
+	if (rc) {
+		free(pw);
+		LOGP(DUSSD, LOG_NOTICE, "session %s: payment not started: %s", s->rec.sid,
+		     gw_strerror(rc));
+		return rc;
+	}
+	s->pw = pw;
+	int left = remaining_ms(s) - BUDGET_RESERVE_MS;
+	int dl = a->deadline_ms > 0 && a->deadline_ms < left ? a->deadline_ms : left;
+	if (dl < 100)
+		dl = 100;
+	ev_timer_init(&s->timer, on_action_timeout, dl / 1000.0, 0);
+	s->timer.data = s;
+	ev_timer_start(s->e->loop, &s->timer);
+	s->timer_on = true;
+	return 0;
+}
+
 /* Run what the menu asked for; step again on results until a screen is ready. */
 static void after_step(struct step *s, int rc)
 {
@@ -581,11 +752,15 @@ static void after_step(struct step *s, int rc)
 			action_result(s, MENU_RES_ERROR, json_pack("{s:i}", "status", 503));
 		return;
 	case MENU_ACT_PAY:
-		/* Payments are not wired into this node yet: the menu's error path. */
-		LOGP(DUSSD, LOG_NOTICE, "session %s: pay action refused (payments not available)",
-		     s->rec.sid);
-		action_result(s, MENU_RES_ERROR,
-			      json_pack("{s:i, s:s}", "status", 503, "detail", "payments unavailable"));
+		rc = start_pay(s, a);
+		if (rc) {
+			/* Not started (no payments on this node, bad parameters): nothing
+			 * was charged; the menu's error path. */
+			snprintf(s->pay_outcome, sizeof(s->pay_outcome), "not_started");
+			action_result(s, MENU_RES_ERROR,
+				      json_pack("{s:i, s:s}", "status", rc == GW_EINVAL ? 422 : 503,
+						"error", "refused"));
+		}
 		return;
 	case MENU_ACT_SMS:
 		start_sms(s, a);

@@ -124,7 +124,7 @@ async function run() {
 			['2', 'Cancelled', 'end']]);
 		await dialog(B, '*384#', [
 			['', 'DemoPesa', 'cont'], ['3', 'business number', 'cont'], ['123456', 'account number', 'cont'],
-			['ACC-7', 'Enter amount', 'cont'], ['300', 'Pay KES 300.00 to 123456 account ACC-7', 'cont'],
+			['ACC7', 'Enter amount', 'cont'], ['300', 'Pay KES 300.00 to 123456 account ACC7', 'cont'],
 			['1', 'Payment could not be started', 'end']]);
 		await dialog(D, '*384#', [
 			['', 'DemoPesa', 'cont'], ['5', 'Choose language', 'cont'], ['2', '1. Tuma pesa', 'cont'],

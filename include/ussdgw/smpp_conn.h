@@ -41,6 +41,18 @@ int smpp_conn_open(struct ev_loop *loop, const char *host, int port, SSL_CTX *ct
 		   const char *server_name, uint32_t max_pdu_len, const struct smpp_conn_cbs *cbs,
 		   void *cls, struct smpp_conn **out);
 
+/**
+ * Take over an accepted socket @p fd (non-blocking; closed with the connection).
+ * Plain TCP: up on return (no up() callback). TLS (@p server_ctx, borrowed): the
+ * handshake runs first and up() follows it; a failed handshake calls down().
+ * @return 0, GW_ENOMEM, GW_ECRYPTO (on error @p fd is not closed).
+ */
+int smpp_conn_accept(struct ev_loop *loop, int fd, SSL_CTX *server_ctx, uint32_t max_pdu_len,
+		     const struct smpp_conn_cbs *cbs, void *cls, struct smpp_conn **out);
+
+/** Bytes read and held that do not make a whole PDU yet (a stalled peer shows here). */
+size_t smpp_conn_buffered(const struct smpp_conn *c);
+
 /** Queue bytes for writing. @return 0, GW_ENOMEM, GW_ESHUTDOWN (connection down). */
 int smpp_conn_send(struct smpp_conn *c, const uint8_t *buf, size_t len);
 /** Bytes queued and not yet written. */

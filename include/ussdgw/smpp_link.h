@@ -89,6 +89,29 @@ struct smpp_links_opts {
 int smpp_links_new(struct ev_loop *loop, json_t *links_cfg, const struct smpp_links_opts *opts,
 		   struct smpp_links **out);
 void smpp_links_set_mo_handler(struct smpp_links *links, smpp_mo_handler fn, void *cls);
+
+/** A filter that sees every MO (not receipts) before the handler; it returns true when it
+ *  took @p mo (and so answers it with smpp_mo_respond() itself). Used by the SMPP server to
+ *  deliver MO for its accounts' addresses. */
+typedef bool (*smpp_mo_filter)(struct smpp_mo *mo, void *cls);
+void smpp_links_set_mo_filter(struct smpp_links *links, smpp_mo_filter fn, void *cls);
+
+struct smpp_mtq_entry;
+struct smpp_dlr;
+/** Continue finishing a failed MT; @p rerouted: it was queued on another link. */
+typedef void (*smpp_mt_failed_done)(void *done_cls, bool rerouted);
+/**
+ * Called when an MT fails for good on @p link with @p status, before the queue entry is
+ * finished (so a failover enqueue is durable before the original is dropped). Return true
+ * to take it: then call @p done exactly once (on the loop, never from inside the hook).
+ */
+typedef bool (*smpp_mt_failed_hook)(void *cls, const char *link, const struct smpp_mtq_entry *e,
+				    uint32_t status, smpp_mt_failed_done done, void *done_cls);
+void smpp_links_set_mt_failed_hook(struct smpp_links *links, smpp_mt_failed_hook fn, void *cls);
+/** Called after a receipt was matched to the MT @p mt_id of @p link (not for parked ones). */
+typedef void (*smpp_receipt_hook)(void *cls, const char *link, const char *mt_id,
+				  const struct smpp_dlr *d);
+void smpp_links_set_receipt_hook(struct smpp_links *links, smpp_receipt_hook fn, void *cls);
 int smpp_links_start(struct smpp_links *links);
 /** Graceful: stop taking new work, drain windows, unbind, close; @p done runs once. */
 void smpp_links_drain(struct smpp_links *links, void (*done)(void *cls), void *cls);

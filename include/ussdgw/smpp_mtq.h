@@ -36,6 +36,8 @@ struct smpp_mt {
 	const char
 	    *msg_class; /**< "reply", "transactional", "promotional" (NULL = transactional) */
 	int registered_delivery; /**< -1 = the link's default */
+	const char *account; /**< submitting SMPP server account (receipts go back to it), or NULL */
+	const char *route;   /**< links still to try on failover, comma-separated, or NULL */
 };
 
 typedef void (*smpp_mtq_cb)(void *cls, int err, const char *mt_id);
@@ -60,6 +62,8 @@ struct smpp_mtq_entry {
 	uint8_t src_ton, src_npi, dst_ton, dst_npi;
 	char msg_class[16];
 	int registered_delivery;
+	char account[32]; /**< "" when the MT did not come from an SMPP account */
+	char route[256];  /**< failover links left, comma-separated ("" none) */
 	bool deleted; /**< the entry vanished (acknowledged elsewhere): ack and forget */
 };
 

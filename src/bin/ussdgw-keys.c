@@ -4,15 +4,19 @@
  *   ussdgw-keys tls DIR NAME [--ca CA_NAME] [--san LIST]
  *   ussdgw-keys pubkey DIR
  *   ussdgw-keys check DIR
+ *   ussdgw-keys hash-password [--cost LN] < password
+ *   ussdgw-keys msisdn-token DIR MSISDN
  *
  * Exit codes: 0 success, 1 the operation failed (insecure modes, existing keys,
  * crypto error), 2 usage error. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ussdgw/crypto.h"
 #include "ussdgw/gw_error.h"
 #include "ussdgw/log.h"
+#include "ussdgw/passwd.h"
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
@@ -31,6 +35,12 @@ static const char usage_text[] =
     "                           (default localhost,127.0.0.1)\n"
     "  pubkey DIR               print the audit signing public key (Ed25519, hex)\n"
     "  check DIR                check modes and owners; names each offending file\n"
+    "  msisdn-token DIR MSISDN  print the MSISDN's token (keyed HMAC, hex) as Redis\n"
+    "                           keys use it (consent: ussdgw:consent:{TOKEN})\n"
+    "  hash-password [--cost LN]\n"
+    "                           read a password (one line) on standard input and\n"
+    "                           print its scrypt hash for accounts[].password_hash\n"
+    "                           (N = 2^LN, default 14)\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage error\n";
 
@@ -95,6 +105,21 @@ static int cmd_pubkey(const char *dir)
 	return 0;
 }
 
+static int cmd_msisdn_token(const char *dir, const char *msisdn)
+{
+	struct crypto_keyring *kr;
+	int rc = crypto_open(dir, &kr);
+	if (rc)
+		return fail("msisdn-token", dir, rc);
+	char tok[CRYPTO_TOKEN_HEX + 1];
+	rc = crypto_msisdn_token(kr, msisdn, tok);
+	crypto_close(kr);
+	if (rc)
+		return fail("msisdn-token", msisdn, rc);
+	printf("%s\n", tok);
+	return 0;
+}
+
 static void on_bad(void *cls, const char *path, int err, const char *why)
 {
 	int *count = cls;
@@ -124,6 +149,38 @@ static int cmd_check(const char *dir)
 	return 0;
 }
 
+static int cmd_hash_password(int argc, char **argv)
+{
+	unsigned ln = PASSWD_DEFAULT_LN;
+	if (argc == 2 && !strcmp(argv[0], "--cost")) {
+		char *end;
+		unsigned long v = strtoul(argv[1], &end, 10);
+		if (*end || v < 1 || v > PASSWD_MAX_LN)
+			return usage("hash-password: --cost must be 1..20");
+		ln = (unsigned)v;
+	} else if (argc != 0) {
+		return usage("hash-password: unknown or incomplete option");
+	}
+	char pw[1024];
+	if (!fgets(pw, sizeof(pw), stdin)) {
+		fprintf(stderr, "ussdgw-keys: hash-password: no password on standard input\n");
+		return EXIT_FAIL;
+	}
+	size_t n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "ussdgw-keys: hash-password: empty password\n");
+		return EXIT_FAIL;
+	}
+	char out[PASSWD_HASH_MAX];
+	int rc = passwd_hash(pw, n, ln, out, sizeof(out));
+	memset(pw, 0, sizeof(pw));
+	if (rc)
+		return fail("hash-password", "", rc);
+	printf("%s\n", out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* The tool talks to people: plain text, no timestamps. The library logs the
@@ -140,6 +197,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "tls"))
 		return cmd_tls(argc - 2, argv + 2);
+	if (!strcmp(cmd, "msisdn-token")) {
+		if (argc != 4)
+			return usage("msisdn-token needs DIR and MSISDN");
+		return cmd_msisdn_token(argv[2], argv[3]);
+	}
+	if (!strcmp(cmd, "hash-password"))
+		return cmd_hash_password(argc - 2, argv + 2);
 	if (argc != 3)
 		return usage("wrong number of arguments");
 	if (!strcmp(cmd, "init"))

@@ -13,10 +13,11 @@
 #include "ussdgw/http_listeners.h"
 #include "ussdgw/log.h"
 #include "ussdgw/pay.h"
+#include "ussdgw/smpp_link.h"
+#include "ussdgw/smpp_server.h"
+#include "ussdgw/sms_mo_basic.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
-#include "ussdgw/smpp_link.h"
-#include "ussdgw/sms_mo_basic.h"
 
 /* The key directory: opened first, so every later service can use it, and a
  * key file readable by others stops the node before any socket opens. */
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
 	daemon_add_service(&smpp_links_service);
 	daemon_add_service(&sms_mo_basic_service);
 	daemon_add_service(&pay_service);
+	daemon_add_service(&smpp_server_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);

@@ -37,6 +37,7 @@ struct smpp_conn {
 	size_t wlen, wcap, woff;
 	bool in_cb;
 	bool freed;
+	bool server; /* accepted: TLS server side */
 };
 
 static void update_watchers(struct smpp_conn *c);
@@ -92,7 +93,7 @@ void smpp_conn_free(struct smpp_conn *c)
 static void tls_step(struct smpp_conn *c)
 {
 	ERR_clear_error();
-	int r = SSL_connect(c->ssl);
+	int r = c->server ? SSL_accept(c->ssl) : SSL_connect(c->ssl);
 	if (r == 1) {
 		c->phase = PH_UP;
 		update_watchers(c);
@@ -411,4 +412,52 @@ int smpp_conn_open(struct ev_loop *loop, const char *host, int port, SSL_CTX *ct
 	ev_io_start(loop, &c->wio);
 	*out = c;
 	return 0;
+}
+
+int smpp_conn_accept(struct ev_loop *loop, int fd, SSL_CTX *server_ctx, uint32_t max_pdu_len,
+		     const struct smpp_conn_cbs *cbs, void *cls, struct smpp_conn **out)
+{
+	struct smpp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return GW_ENOMEM;
+	c->loop = loop;
+	c->fd = fd;
+	c->server = true;
+	c->max_pdu_len = max_pdu_len ? max_pdu_len : SMPP_DEFAULT_MAX_PDU_LEN;
+	c->cbs = *cbs;
+	c->cls = cls;
+	c->rcap = 1024;
+	c->rbuf = malloc(c->rcap);
+	if (!c->rbuf) {
+		free(c);
+		return GW_ENOMEM;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_init(&c->rio, io_cb, fd, EV_READ);
+	ev_io_init(&c->wio, io_cb, fd, EV_WRITE);
+	c->rio.data = c->wio.data = c;
+	if (server_ctx) {
+		c->ssl = SSL_new(server_ctx);
+		if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+			if (c->ssl)
+				SSL_free(c->ssl);
+			free(c->rbuf);
+			free(c);
+			return GW_ECRYPTO;
+		}
+		SSL_set_accept_state(c->ssl);
+		c->phase = PH_TLS;
+		ev_io_start(loop, &c->rio);
+	} else {
+		c->phase = PH_UP;
+		ev_io_start(loop, &c->rio);
+	}
+	*out = c;
+	return 0;
+}
+
+size_t smpp_conn_buffered(const struct smpp_conn *c)
+{
+	return c ? c->rlen : 0;
 }

@@ -146,12 +146,14 @@ static struct smpp_mo *mo_new(struct smpp_bind *b, const struct smpp_pdu *pdu, c
 static void hand_up(struct smpp_mo *mo)
 {
 	struct smpp_links *ls = mo->links;
-	if (!ls->mo_fn) {
+	if (!ls->mo_fn && !ls->mo_filter) {
 		LOGP(DSMPP, LOG_ERROR, "bind %s: no MO handler: answered ESME_RX_T_APPN",
 		     mo->bind->name);
 		smpp_mo_respond(mo, ESME_RX_T_APPN);
 		return;
 	}
+	if (ls->mo_filter && ls->mo_filter(mo, ls->mo_filter_cls))
+		return;
 	ls->mo_fn(mo, ls->mo_cls);
 }
 
@@ -169,6 +171,9 @@ static void receipt_done(void *cls, int err, const char *mt_id)
 	     mt_id ? "matched" : "parked (early)");
 	metric_inc(metrics_counter("ussdgw_smpp_receipts_total", "Receipts by outcome",
 				   mt_id ? "outcome=\"matched\"" : "outcome=\"parked\""));
+	struct smpp_dlr d;
+	if (mt_id && mo->links->receipt_hook && smpp_dlr_parse_pdu(&mo->pdu, &d) == 0)
+		mo->links->receipt_hook(mo->links->receipt_cls, mo->bind->link->name, mt_id, &d);
 	smpp_mo_respond(mo, ESME_ROK);
 }
 
@@ -384,14 +389,49 @@ static void mt_finished(void *cls, int err, const char *mt_id)
 	link_fill(l);
 }
 
+static void mt_finish_now(struct mt_entry *m, const char *state, uint32_t status);
+
+struct mt_fail_ctx {
+	struct mt_entry *m;
+	uint32_t status;
+};
+
+static void mt_failed_done(void *cls, bool rerouted)
+{
+	struct mt_fail_ctx *f = cls;
+	struct mt_entry *m = f->m;
+	uint32_t st = f->status;
+	free(f);
+	mt_finish_now(m, rerouted ? "rerouted" : "failed", st);
+}
+
 static void mt_finish(struct mt_entry *m, const char *state, uint32_t status)
 {
 	struct smpp_link *l = m->link;
 	m->finishing = true;
 	ready_remove(l, m);
+	struct smpp_links *ls = l->links;
+	if (!strcmp(state, "failed") && ls->mt_failed) {
+		struct mt_fail_ctx *f = malloc(sizeof(*f));
+		if (f) {
+			f->m = m;
+			f->status = status;
+			if (ls->mt_failed(ls->mt_failed_cls, l->name, &m->e, status, mt_failed_done,
+					  f))
+				return;
+			free(f);
+		}
+	}
+	mt_finish_now(m, state, status);
+}
+
+static void mt_finish_now(struct mt_entry *m, const char *state, uint32_t status)
+{
+	struct smpp_link *l = m->link;
 	metric_inc(metrics_counter("ussdgw_smpp_mt_total", "MT SMS finished by outcome",
-				   !strcmp(state, "submitted") ? "outcome=\"submitted\""
-							       : "outcome=\"failed\""));
+				   !strcmp(state, "submitted")	? "outcome=\"submitted\""
+				   : !strcmp(state, "rerouted") ? "outcome=\"rerouted\""
+								: "outcome=\"failed\""));
 	if (strcmp(state, "submitted") != 0) {
 		char mb[LOG_MSISDN_BUFSZ];
 		LOGP(DSMS, LOG_NOTICE, "link %s: MT %s to %s failed: %s (0x%08x) after %u sends",
@@ -1031,6 +1071,24 @@ int smpp_links_new(struct ev_loop *loop, json_t *links_cfg, const struct smpp_li
 	}
 	*out = ls;
 	return 0;
+}
+
+void smpp_links_set_mo_filter(struct smpp_links *ls, smpp_mo_filter fn, void *cls)
+{
+	ls->mo_filter = fn;
+	ls->mo_filter_cls = cls;
+}
+
+void smpp_links_set_mt_failed_hook(struct smpp_links *ls, smpp_mt_failed_hook fn, void *cls)
+{
+	ls->mt_failed = fn;
+	ls->mt_failed_cls = cls;
+}
+
+void smpp_links_set_receipt_hook(struct smpp_links *ls, smpp_receipt_hook fn, void *cls)
+{
+	ls->receipt_hook = fn;
+	ls->receipt_cls = cls;
 }
 
 void smpp_links_set_mo_handler(struct smpp_links *ls, smpp_mo_handler fn, void *cls)

@@ -117,6 +117,12 @@ struct smpp_links {
 	unsigned nlinks;
 	smpp_mo_handler mo_fn;
 	void *mo_cls;
+	smpp_mo_filter mo_filter;
+	void *mo_filter_cls;
+	smpp_mt_failed_hook mt_failed;
+	void *mt_failed_cls;
+	smpp_receipt_hook receipt_hook;
+	void *receipt_cls;
 	bool draining;
 	void (*drain_done)(void *cls);
 	void *drain_cls;

@@ -54,13 +54,14 @@ static void simple_done(void *cls, int err, redisReply *reply)
 	free(o);
 }
 
-/* KEYS: stream, MT hash. ARGV: max_len, now_ms, ttl, field/value pairs. */
+/* KEYS: stream, MT hash. ARGV: max_len, now_ms, ttl, account, to, from, field/value pairs. */
 static const char enqueue_lua[] =
     "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then\n"
     "  return redis.error_reply('OVERLOAD MT queue full')\n"
     "end\n"
-    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))\n"
-    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2])\n"
+    "local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))\n"
+    "redis.call('HSET', KEYS[2], 'state', 'queued', 'queued_at', ARGV[2], 'acct', ARGV[4],"
+    " 'to', ARGV[5], 'from', ARGV[6])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
     "return id\n";
 
@@ -93,6 +94,9 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	    "2",     skey,
 	    hkey,    maxs,
 	    now,     "172800",
+	    mt->account ? mt->account : "",
+	    mt->to,
+	    mt->from ? mt->from : "",
 	    "id",    o->mt_id,
 	    "to",    mt->to,
 	    "from",  mt->from ? mt->from : "",
@@ -103,6 +107,8 @@ int smpp_mtq_enqueue(struct store_redis *r, const char *link, const struct smpp_
 	    "dn",    ton[3],
 	    "class", mt->msg_class ? mt->msg_class : "transactional",
 	    "rd",    rd,
+	    "acct",  mt->account ? mt->account : "",
+	    "route", mt->route ? mt->route : "",
 	};
 	size_t argc = sizeof(argv) / sizeof(argv[0]);
 	size_t argvlen[sizeof(argv) / sizeof(argv[0])];
@@ -181,6 +187,10 @@ static bool parse_entry(const redisReply *el, struct smpp_mtq_entry *e)
 			}
 		} else if (!strcmp(key, "class"))
 			copy_str(e->msg_class, sizeof(e->msg_class), v);
+		else if (!strcmp(key, "acct"))
+			copy_str(e->account, sizeof(e->account), v);
+		else if (!strcmp(key, "route"))
+			copy_str(e->route, sizeof(e->route), v);
 		else {
 			copy_str(num, sizeof(num), v);
 			long x = strtol(num, NULL, 10);

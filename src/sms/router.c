@@ -126,6 +126,9 @@ static void mt_done(void *cls, const struct sms_egress_result *res)
 	if (res->err)
 		LOGP(DSMS, LOG_NOTICE, "answer to the MO (%s) not queued: %s (status 0x%08x)",
 		     c->target, gw_strerror(res->err), res->smpp_status);
+	else
+		LOGP(DSMS, LOG_INFO, "answer %s to the MO (%s) queued on %s", res->mt_id, c->target,
+		     res->link);
 	respond(c, ESME_ROK);
 }
 

@@ -3,9 +3,9 @@
  *
  * A forward is durable in Redis before the MO is acknowledged:
  *   ussdgw:fwd:job:{ID}   hash   name, body, to, from, service, attempts, last_error
- *   ussdgw:fwd:due        zset   ID -> when it is next due (ms)
+ *   ussdgw:fwd:due:NAME   zset   ID -> when it is next due (ms), per forward
  *   ussdgw:fwd:dead       list   dead-lettered jobs (JSON), newest first
- * Every node polls the due set; a script claims due jobs by pushing their score
+ * Every node polls the due sets of the forwards it has configured; a script claims due jobs by pushing their score
  * out by a lease, so one node sends each attempt and a node that dies mid-call
  * leaves the job to be retried by any node when the lease ends.
  *

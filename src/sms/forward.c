@@ -17,7 +17,7 @@
 #include "ussdgw/secfile.h"
 #include "ussdgw/store_redis.h"
 
-#define DUE "ussdgw:fwd:due"
+#define DUE "ussdgw:fwd:due:"
 #define DEAD "ussdgw:fwd:dead"
 #define JOB "ussdgw:fwd:job:"
 #define CLAIM_BATCH 16
@@ -73,7 +73,7 @@ struct sms_forward {
 	sms_forward_reply_fn reply;
 	void *reply_cls;
 	ev_timer timer;
-	bool polling;
+	unsigned polling; /* claim scripts out */
 	unsigned inflight;
 	bool freeing;
 };
@@ -162,10 +162,11 @@ int sms_forward_enqueue(struct sms_forward *f, const struct sms_forward_job *j, 
 		free(e);
 		return rc;
 	}
-	char key[96], due[24];
+	char key[96], due[24], dkey[96];
 	snprintf(key, sizeof(key), JOB "%s", e->id);
+	snprintf(dkey, sizeof(dkey), DUE "%s", j->name);
 	snprintf(due, sizeof(due), "%" PRId64, gw_now_ms());
-	const char *argv[] = {"EVAL",	enqueue_lua, "2", key, DUE, e->id, due, j->name, j->body,
+	const char *argv[] = {"EVAL",	enqueue_lua, "2", key, dkey, e->id, due, j->name, j->body,
 			      j->to ? j->to : "", j->from ? j->from : "",
 			      j->service ? j->service : "default"};
 	rc = store_redis_command_argv(f->redis, enqueued, e, 0, 12, argv, NULL);
@@ -182,7 +183,7 @@ static void attempt_free(struct attempt *a)
 	free(a->body);
 	free(a);
 	f->inflight--;
-	if (f->freeing && f->inflight == 0 && !f->polling)
+	if (f->freeing && f->inflight == 0 && f->polling == 0)
 		free(f);
 }
 
@@ -211,8 +212,9 @@ static uint64_t backoff_ms(const struct sms_forward *f, unsigned attempt)
 static void failed(struct attempt *a, const char *why)
 {
 	struct sms_forward *f = a->f;
-	char key[96];
+	char key[96], dkey[96];
 	snprintf(key, sizeof(key), JOB "%s", a->id);
+	snprintf(dkey, sizeof(dkey), DUE "%s", a->name);
 	int rc;
 	if (a->n >= f->o.max_attempts) {
 		LOGP(DSMS, LOG_WARN, "forward %s (%s): attempt %u failed (%s): dead-lettered", a->id,
@@ -227,7 +229,7 @@ static void failed(struct attempt *a, const char *why)
 			attempt_free(a);
 			return;
 		}
-		const char *argv[] = {"EVAL", dead_lua, "3", key, DUE, DEAD, a->id, ds};
+		const char *argv[] = {"EVAL", dead_lua, "3", key, dkey, DEAD, a->id, ds};
 		rc = store_redis_command_argv(f->redis, settled, a, 0, 8, argv, NULL);
 		free(ds);
 	} else {
@@ -238,7 +240,7 @@ static void failed(struct attempt *a, const char *why)
 		count("retry");
 		char next[24];
 		snprintf(next, sizeof(next), "%" PRId64, gw_now_ms() + (int64_t)delay);
-		const char *argv[] = {"EVAL", retry_lua, "2", key, DUE, a->id, next, why};
+		const char *argv[] = {"EVAL", retry_lua, "2", key, dkey, a->id, next, why};
 		rc = store_redis_command_argv(f->redis, settled, a, 0, 8, argv, NULL);
 	}
 	if (rc)
@@ -268,9 +270,10 @@ static void http_done(void *cls, const struct http_result *res)
 	if (text && text[0] && a->to[0] && f->reply)
 		f->reply(f->reply_cls, a->to, a->from, a->service, text);
 	json_decref(b);
-	char key[96];
+	char key[96], dkey[96];
 	snprintf(key, sizeof(key), JOB "%s", a->id);
-	const char *argv[] = {"EVAL", done_lua, "2", key, DUE, a->id};
+	snprintf(dkey, sizeof(dkey), DUE "%s", a->name);
+	const char *argv[] = {"EVAL", done_lua, "2", key, dkey, a->id};
 	if (store_redis_command_argv(f->redis, settled, a, 0, 6, argv, NULL) != 0)
 		attempt_free(a);
 }
@@ -326,9 +329,9 @@ static void start_attempt(struct sms_forward *f, redisReply *j)
 static void claimed(void *cls, int err, redisReply *reply)
 {
 	struct sms_forward *f = cls;
-	f->polling = false;
+	f->polling--;
 	if (f->freeing) {
-		if (f->inflight == 0)
+		if (f->inflight == 0 && f->polling == 0)
 			free(f);
 		return;
 	}
@@ -349,9 +352,15 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	snprintf(now, sizeof(now), "%" PRId64, t);
 	snprintf(lease, sizeof(lease), "%" PRId64, t + (int64_t)f->o.lease_ms);
 	snprintf(batch, sizeof(batch), "%d", CLAIM_BATCH);
-	const char *argv[] = {"EVAL", claim_lua, "1", DUE, now, lease, batch};
-	if (store_redis_command_argv(f->redis, claimed, f, 0, 7, argv, NULL) == 0)
-		f->polling = true;
+	/* Only the forwards this node knows: a job of a forward another node has (a
+	 * config being rolled out) waits for that node. */
+	for (unsigned i = 0; i < f->nt; i++) {
+		char dkey[96];
+		snprintf(dkey, sizeof(dkey), DUE "%s", f->t[i].name);
+		const char *argv[] = {"EVAL", claim_lua, "1", dkey, now, lease, batch};
+		if (store_redis_command_argv(f->redis, claimed, f, 0, 7, argv, NULL) == 0)
+			f->polling++;
+	}
 }
 
 int sms_forward_new(struct ev_loop *loop, struct store_redis *redis, struct http_client *http,
@@ -430,6 +439,6 @@ void sms_forward_free(struct sms_forward *f)
 	f->nt = 0;
 	/* Attempts and a poll still out hold f; the last of them frees it. */
 	f->freeing = true;
-	if (f->inflight == 0 && !f->polling)
+	if (f->inflight == 0 && f->polling == 0)
 		free(f);
 }

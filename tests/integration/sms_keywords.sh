@@ -17,27 +17,28 @@ export NODE_PATH=$src/tests/interop/node_modules
 start_svc_sink() {
 	node "$src/tests/integration/helpers/http_sink.js" "$tmp/sink.jsonl" > "$tmp/sink.out" 2> "$tmp/sink.err" &
 	sink_pid=$!
+	extra_pids+=("$sink_pid")
 	for _ in $(seq 100); do grep -q '^listening' "$tmp/sink.out" 2>/dev/null && break; sleep 0.1; done
 	SINK=http://127.0.0.1:$(awk '{print $2}' "$tmp/sink.out")
 }
 start_svc_sink
-trap 'st=$?; kill -9 $sink_pid 2>/dev/null; (exit $st); cleanup' EXIT
 
 start_sim --mt-log "$tmp/mt.log"
 long=$(printf 'Opening hours are long. %.0s' $(seq 14))
-kwfile=$(jq -n --arg long "$long" '{shortcodes: {
+crm=crm$$ dead=dead$$
+kwfile=$(jq -n --arg long "$long" --arg crm "$crm" --arg dead "$dead" '{shortcodes: {
   "384": {service: "demopesa", keywords: [
     {keyword: "SURVEY", aliases: ["UTAFITI", "ENQUÊTE"], menu: "sms_survey"},
-    {keyword: "JOIN", aliases: ["JIUNGE"], forward: "crm", reply: "Thanks, request received."},
-    {keyword: "LOST", forward: "dead"},
+    {keyword: "JOIN", aliases: ["JIUNGE"], forward: $crm, reply: "Thanks, request received."},
+    {keyword: "LOST", forward: $dead},
     {keyword: "HOURS", aliases: ["SAA"], reply: $long}]},
   "385": {service: "other", keywords: [{keyword: "NEWS", reply: "No news today."}]}}}')
 printf 'crm-secret-1\n' > "$tmp/crm.key"
 printf 'dead-secret' > "$tmp/dead.key"
 chmod 600 "$tmp/crm.key" "$tmp/dead.key"
 write_kw_config "$kwfile" "$(jq -nc --arg s "$SINK" --arg k1 "$tmp/crm.key" --arg k2 "$tmp/dead.key" \
-	'{forwards: {crm: {url: ($s + "/flaky/crm?fail=2&reply=Welcome%20to%20the%20club"), secret_file: $k1},
-	             dead: {url: ($s + "/fail/lost"), secret_file: $k2}}}')"
+	'{forwards: {($crm): {url: ($s + "/flaky/crm?fail=2&reply=Welcome%20to%20the%20club"), secret_file: $k1},
+	             ($dead): {url: ($s + "/fail/lost"), secret_file: $k2}}}' --arg crm "$crm" --arg dead "$dead")"
 start_gw
 wait_bound 1
 wait_for grep -q "keyword router up" "$tmp/gw.log" || fail "router not up"
@@ -97,14 +98,14 @@ for i in 0 1 2; do
 	[ "$sig" = "v1=$want" ] || fail "signature of attempt $i: $sig, want v1=$want"
 done
 # Backoff: the attempts are spread out, not back to back.
-grep -q "forward .* (crm): attempt 1 failed (HTTP 503): retry in" "$tmp/gw.log" || fail "retry not logged"
+grep -q "forward .* ($crm): attempt 1 failed (HTTP 503): retry in" "$tmp/gw.log" || fail "retry not logged"
 
 # 5. A forward that always fails is dead-lettered after 3 attempts.
-[ "$(mo "$D" 384 "lost my card")" = "[0]" ] || fail "forward MO not acknowledged"
-wait_for sh -c "redis-cli -p $USSDGW_REDIS_PORT LRANGE ussdgw:fwd:dead 0 -1 | grep -q 'lost my card'" ||
+[ "$(mo "$D" 384 "lost card $$")" = "[0]" ] || fail "forward MO not acknowledged"
+wait_for sh -c "redis-cli -p $USSDGW_REDIS_PORT LRANGE ussdgw:fwd:dead 0 -1 | grep -q 'lost card $$'" ||
 	fail "forward not dead-lettered"
 [ "$(grep -c '/fail/lost' "$tmp/sink.jsonl")" = 3 ] || fail "dead forward attempts: $(grep -c '/fail/lost' "$tmp/sink.jsonl")"
-rcli LRANGE ussdgw:fwd:dead 0 -1 | grep 'lost my card' | jq -e '.attempts == 3 and .last_error == "HTTP 500"' > /dev/null ||
+rcli LRANGE ussdgw:fwd:dead 0 -1 | grep "lost card $$" | jq -e '.attempts == 3 and .last_error == "HTTP 500"' > /dev/null ||
 	fail "dead letter: $(rcli LRANGE ussdgw:fwd:dead 0 0)"
 
 # 6. A long reply: split into 3 parts by the SMPP layer, delivered, its receipt tracked.

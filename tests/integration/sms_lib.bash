@@ -55,3 +55,7 @@ ask() {
 }
 token() { "$bld/ussdgw-keys" msisdn-token "$tmp/keys" "$1"; }
 rcli() { redis-cli -p "$USSDGW_REDIS_PORT" "$@"; }
+# Extra processes a test starts (sinks, second nodes): killed at exit before the
+# links cleanup, keeping the script's exit status.
+extra_pids=()
+trap 'st=$?; set +e; for p in "${extra_pids[@]}"; do kill -9 "$p"; wait "$p"; done 2>/dev/null; (exit $st); cleanup' EXIT

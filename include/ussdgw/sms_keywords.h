@@ -1,5 +1,5 @@
 /** @file
- * SMS keywords: the declarative keyword file (menus/keywords.json, format in
+ * SMS keywords: the declarative keyword file (etc/keywords.json, format in
  * menus/KEYWORDS.md), compiled per short code, and the matcher the MO router
  * uses.
  *

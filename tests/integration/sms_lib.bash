@@ -59,3 +59,16 @@ rcli() { redis-cli -p "$USSDGW_REDIS_PORT" "$@"; }
 # links cleanup, keeping the script's exit status.
 extra_pids=()
 trap 'st=$?; set +e; for p in "${extra_pids[@]}"; do kill -9 "$p"; wait "$p"; done 2>/dev/null; (exit $st); cleanup' EXIT
+# find_mt TO REGEX [CTL]: read MT to TO (in order, <= 5) until one's text matches; prints it.
+find_mt() {
+	local m
+	for _ in 1 2 3 4 5; do
+		m=$(next_mt "$1" "${3:-$CTL}")
+		[ -n "$m" ] || break
+		if printf '%s' "$m" | jq -r .text | grep -Eq "$2"; then
+			printf '%s' "$m"
+			return 0
+		fi
+	done
+	return 1
+}

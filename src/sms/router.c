@@ -193,11 +193,16 @@ static void answer_and_ack(struct mo_ctx *c)
 static void audited(void *cls, int rc)
 {
 	struct mo_ctx *c = cls;
+	char mb[LOG_MSISDN_BUFSZ];
 	if (rc) {
-		LOGP(DSMS, LOG_NOTICE, "MO (%s) not audited: %s", c->target, gw_strerror(rc));
+		LOGP(DSMS, LOG_NOTICE, "MO from %s on %s not audited (%s): ESME_RX_T_APPN",
+		     log_msisdn(mb, c->msisdn), smpp_mo_bind(c->mo), gw_strerror(rc));
 		respond(c, ESME_RX_T_APPN);
 		return;
 	}
+	LOGP(DSMS, LOG_INFO, "MO from %s on %s audited (%u parts, %zu bytes)",
+	     log_msisdn(mb, c->msisdn), smpp_mo_bind(c->mo), smpp_mo_parts(c->mo),
+	     smpp_mo_pdu(c->mo)->sm_length);
 	answer_and_ack(c);
 }
 

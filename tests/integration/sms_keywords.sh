@@ -131,4 +131,8 @@ metrics > "$tmp/metrics.txt"
 grep -q '^ussdgw_sms_mo_total{outcome="ok",target="menu"}' "$tmp/metrics.txt" || fail "MO metrics"
 grep -q '^ussdgw_sms_forward_total{outcome="dead"} 1' "$tmp/metrics.txt" || fail "dead-letter metric"
 grep -q "$A" "$tmp/gw.log" && fail "MSISDN in clear in the log"
+# Graceful shutdown: exit status 0 (under ASan, also no leak).
+kill -TERM "$gw_pid"
+wait "$gw_pid" || fail "gateway exit status $? after SIGTERM"
+gw_pid=
 echo "sms_keywords: ok"

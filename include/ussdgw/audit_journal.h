@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /** Largest payload of one frame. */
 #define AUDIT_JOURNAL_MAX_PAYLOAD (1u << 20)
@@ -105,6 +106,9 @@ uint64_t audit_journal_first_seg(struct audit_journal *j);
 int audit_journal_trim(struct audit_journal *j, uint64_t seg);
 /** Directory of the journal (borrowed). */
 const char *audit_journal_dir(const struct audit_journal *j);
+
+/** mkdir -p (missing parents get @p mode too). @return 0, GW_EIO, GW_EINVAL. */
+int audit_mkdir_p(const char *dir, mode_t mode);
 
 /** CRC-32C (Castagnoli) of @p n bytes, continuing @p crc (start with 0). */
 uint32_t audit_crc32c(uint32_t crc, const void *data, size_t n);

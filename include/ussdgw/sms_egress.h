@@ -67,8 +67,8 @@ struct sms_mt {
 	const char *text; /**< UTF-8 */
 	uint8_t src_ton, src_npi, dst_ton, dst_npi;
 	enum sms_class cls;
-	const char *service; /**< consent service; NULL = "default" */
-	const char *account; /**< SMPP server account that submitted it, or NULL */
+	const char *service;	 /**< consent service; NULL = "default" */
+	const char *account;	 /**< SMPP server account that submitted it, or NULL */
 	int registered_delivery; /**< -1 = the link's default */
 };
 
@@ -94,8 +94,7 @@ int sms_egress_new(struct store_redis *redis, const struct crypto_keyring *keys,
 void sms_egress_free(struct sms_egress *eg);
 
 /** Submit an MT (see the file comment). @return 0 (callback follows), GW_EINVAL, GW_ENOMEM. */
-int sms_egress_submit(struct sms_egress *eg, const struct sms_mt *mt, sms_egress_cb cb,
-		      void *cls);
+int sms_egress_submit(struct sms_egress *eg, const struct sms_mt *mt, sms_egress_cb cb, void *cls);
 
 /** The error class of an SMPP status as routes[].failover_on names it:
  *  "throttled" (0x58, 0x14), "temporary" (system errors, no answer), "address"

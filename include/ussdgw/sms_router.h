@@ -31,9 +31,18 @@
 #ifndef USSDGW_SMS_ROUTER_H
 #define USSDGW_SMS_ROUTER_H
 
+#include <stdbool.h>
+
 #include "ussdgw/daemon.h"
 
-/** Daemon service "sms": needs "redis" and "smpp-links" (add it after them and after "pay"). */
+struct smpp_mo;
+
+/** Hand one MO SMS to the running router (the USSD engine passes on what is not USSD).
+ *  @return false when the router is not running (the caller answers @p mo itself). */
+bool sms_router_handle(struct smpp_mo *mo);
+
+/** Daemon service "sms": needs "redis" and "smpp-links" (add it after them and after "pay");
+ *  it sets the links' MO handler, which a later "ussd-engine" service takes over. */
 extern const struct gw_service sms_router_service;
 
 #endif

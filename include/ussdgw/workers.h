@@ -37,8 +37,8 @@ int gw_workers_new(struct ev_loop *loop, unsigned threads, unsigned queue_max,
  * Queue a job. @p peer (may be NULL: no per-peer cap) is copied.
  * @return 0 (done will run), GW_EOVERLOAD (a cap is reached), GW_ENOMEM, GW_EINVAL.
  */
-int gw_workers_submit(struct gw_workers *w, const char *peer, unsigned per_peer_max,
-		      gw_work_fn fn, gw_work_done_fn done, void *arg);
+int gw_workers_submit(struct gw_workers *w, const char *peer, unsigned per_peer_max, gw_work_fn fn,
+		      gw_work_done_fn done, void *arg);
 
 /** Jobs outstanding in the pool (queued, running, or waiting for their done callback). */
 unsigned gw_workers_outstanding(const struct gw_workers *w);

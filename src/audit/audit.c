@@ -685,6 +685,13 @@ int audit_open(struct ev_loop *loop, const struct audit_opts *o)
 	atomic_store(&s->journal_ok, true);
 	atomic_store(&s->head_seq_pub, s->head_seq);
 	if (o->export_file && o->export_file[0]) {
+		char parent[4096];
+		snprintf(parent, sizeof(parent), "%s", o->export_file);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent) {
+			*slash = 0;
+			audit_mkdir_p(parent, 0700);
+		}
 		s->export_fd = open(o->export_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (s->export_fd < 0) {
 			LOGP(DAUDIT, LOG_ERROR, "audit export file %s: %s", o->export_file, strerror(errno));

@@ -31,6 +31,8 @@ struct wcur {
 
 static void w_bytes(struct wcur *w, const void *b, size_t n)
 {
+	if (n == 0)
+		return;
 	if (w->err || n > w->n - w->off) {
 		w->err = true;
 		return;

@@ -300,6 +300,24 @@ torn:
 	return 1;
 }
 
+int audit_mkdir_p(const char *dir, mode_t mode)
+{
+	char p[4096];
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return GW_EINVAL;
+	for (char *c = p + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return GW_EIO;
+		*c = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return GW_EIO;
+	return 0;
+}
+
 int audit_journal_open(const struct audit_journal_opts *o, audit_journal_scan_fn scan, void *cls,
 		       struct audit_journal **out, struct audit_journal_recovery *rep, char *msg,
 		       size_t msgsz)
@@ -314,7 +332,7 @@ int audit_journal_open(const struct audit_journal_opts *o, audit_journal_scan_fn
 		snprintf(msg, msgsz, "journal: bad options");
 		return GW_EINVAL;
 	}
-	if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
+	if (audit_mkdir_p(o->dir, 0700)) {
 		snprintf(msg, msgsz, "journal: mkdir %s: %s", o->dir, strerror(errno));
 		return GW_EIO;
 	}

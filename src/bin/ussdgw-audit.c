@@ -191,7 +191,7 @@ static int cmd_show(PGconn *c, const char *session, const char *payment, bool js
 	int code = n ? 0 : 1;
 	if (json) {
 		json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", session ? "session" : "payment", v[0],
-				      "scope", json_string(session ? "session" : "payment"), "steps", steps,
+				      "scope", session ? "session" : "payment", "steps", steps,
 				      "outcome", outcome);
 		char *s = json_dumps(o, JSON_INDENT(2));
 		printf("%s\n", s);

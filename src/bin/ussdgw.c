@@ -18,6 +18,7 @@
 #include "ussdgw/sms_router.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
+#include "ussdgw/ussd_engine.h"
 
 /* The key directory: opened first, so every later service can use it, and a
  * key file readable by others stops the node before any socket opens. */
@@ -117,9 +118,12 @@ int main(int argc, char **argv)
 	daemon_add_service(&store_pg_service);
 	daemon_add_service(&audit_service);
 	daemon_add_service(&smpp_links_service);
-	daemon_add_service(&pay_service);
-	daemon_add_service(&sms_router_service);
 	daemon_add_service(&smpp_server_service);
+	daemon_add_service(&pay_service);
+	/* The keyword router takes the links' MO first; the USSD engine then takes
+	 * them and hands SMS on to it (sms_mo_basic_handle() -> sms_router_handle()). */
+	daemon_add_service(&sms_router_service);
+	daemon_add_service(&ussd_engine_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);
 	daemon_add_service(&http_public_service);

@@ -148,8 +148,8 @@ unsigned gw_workers_peer_outstanding(const struct gw_workers *w, const char *pee
 	return n;
 }
 
-int gw_workers_submit(struct gw_workers *w, const char *peer, unsigned per_peer_max,
-		      gw_work_fn fn, gw_work_done_fn done, void *arg)
+int gw_workers_submit(struct gw_workers *w, const char *peer, unsigned per_peer_max, gw_work_fn fn,
+		      gw_work_done_fn done, void *arg)
 {
 	if (!w || !fn || !done)
 		return GW_EINVAL;

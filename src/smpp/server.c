@@ -33,12 +33,12 @@
 #include "ussdgw/store_redis.h"
 #include "ussdgw/workers.h"
 
-#define TICK_S	      0.25
-#define VIOL_LOG_MAX  3u /* protocol violations logged per session */
-#define MAX_ADDRS     32u
-#define MAX_CIDRS     32u
-#define IP_TABLE_MAX  4096u
-#define OUT_BUF	      8192u
+#define TICK_S	     0.25
+#define VIOL_LOG_MAX 3u /* protocol violations logged per session */
+#define MAX_ADDRS    32u
+#define MAX_CIDRS    32u
+#define IP_TABLE_MAX 4096u
+#define OUT_BUF	     8192u
 
 struct cidr {
 	int fam;
@@ -61,8 +61,8 @@ struct account {
 	uint8_t ok_mac[32]; /* HMAC of the last password that verified */
 	bool ok_cached;
 	unsigned rr;
-	struct metric *m_binds, *m_sub_ok, *m_sub_refused, *m_throttled, *m_dlv_mo,
-	    *m_dlv_receipt, *m_bind_ok;
+	struct metric *m_binds, *m_sub_ok, *m_sub_refused, *m_throttled, *m_dlv_mo, *m_dlv_receipt,
+	    *m_bind_ok;
 };
 
 struct ipent {
@@ -94,7 +94,7 @@ struct session {
 	struct account *acct;
 	ev_timer timer;
 	double opened, last_pdu, stall_since, close_at;
-	unsigned inflight, violations, refs;
+	unsigned inflight, violations, refs, bind_fails;
 	bool dead, unbind_sent;
 	uint32_t next_seq;
 	struct outreq *out;
@@ -501,7 +501,7 @@ static void bind_answer(struct session *s, uint32_t cmd, uint32_t seq, uint32_t 
 
 static const char *bind_kind(uint32_t cmd)
 {
-	return cmd == SMPP_BIND_RECEIVER ? "receiver"
+	return cmd == SMPP_BIND_RECEIVER      ? "receiver"
 	       : cmd == SMPP_BIND_TRANSMITTER ? "transmitter"
 					      : "transceiver";
 }
@@ -511,9 +511,15 @@ static void bind_refuse(struct session *s, uint32_t cmd, uint32_t seq, uint32_t 
 {
 	struct smpp_server *srv = s->srv;
 	metric_inc(srv->m_bind_fail);
-	LOGP(DSMPP, LOG_NOTICE, "smpp-server: %s: bind refused: %s", s->peer, why);
+	if (s->bind_fails++ < VIOL_LOG_MAX)
+		LOGP(DSMPP, LOG_NOTICE, "smpp-server: %s: bind refused: %s", s->peer, why);
 	s->state = S_OPEN;
 	bind_answer(s, cmd, seq, status);
+	/* A connection that keeps trying is not going to bind. */
+	if (s->bind_fails >= srv->bind_fail_max) {
+		metric_inc(srv->m_cut);
+		sess_close(s, "too many failed binds on one connection");
+	}
 }
 
 static void bind_accept(struct session *s, struct account *a, uint32_t cmd, uint32_t seq)
@@ -558,7 +564,8 @@ static void kdf_done(void *arg, int err)
 		} else {
 			ip_bind_failed(s->srv, s->ipe);
 			bind_refuse(s, j->cmd, j->seq, ESME_RBINDFAIL,
-				    j->result == GW_EPERM ? "wrong password" : "password check failed");
+				    j->result == GW_EPERM ? "wrong password"
+							  : "password check failed");
 		}
 	}
 	sess_unref(s);
@@ -805,27 +812,24 @@ static void on_resp(struct session *s, const struct smpp_pdu *p)
 			s->out[i].used = false;
 			if (s->out[i].mo) {
 				uint32_t st = p->command_status;
-				smpp_mo_respond(s->out[i].mo,
-						st == ESME_ROK	    ? ESME_ROK
-						: st == ESME_RX_P_APPN ? ESME_RX_P_APPN
-								       : ESME_RX_T_APPN);
+				smpp_mo_respond(s->out[i].mo, st == ESME_ROK ? ESME_ROK
+							      : st == ESME_RX_P_APPN
+								  ? ESME_RX_P_APPN
+								  : ESME_RX_T_APPN);
 			}
 			metric_inc(s->out[i].mo ? s->acct->m_dlv_mo : s->acct->m_dlv_receipt);
 			return;
 		}
 }
 
-static void on_pdu(void *cls, const uint8_t *frame, size_t len)
+static void handle_pdu(struct session *s, const uint8_t *frame, size_t len)
 {
-	struct session *s = cls;
 	struct smpp_server *srv = s->srv;
-	if (s->dead)
-		return;
 	s->last_pdu = now_s(srv);
 	struct smpp_pdu p;
 	if (smpp_decode(frame, len, &srv->dopts, &p) != 0) {
 		violation(s, p.error_status == ESME_RINVCMDID ? "unknown command_id"
-							       : "malformed PDU");
+							      : "malformed PDU");
 		if (!p.header_valid || !smpp_is_resp(p.command_id))
 			sess_error(s, p.header_valid ? &p : NULL,
 				   p.error_status ? p.error_status : ESME_RSYSERR);
@@ -842,7 +846,9 @@ static void on_pdu(void *cls, const uint8_t *frame, size_t len)
 	switch (p.command_id) {
 	case SMPP_BIND_RECEIVER:
 	case SMPP_BIND_TRANSMITTER:
-	case SMPP_BIND_TRANSCEIVER: on_bind(s, &p); break;
+	case SMPP_BIND_TRANSCEIVER:
+		on_bind(s, &p);
+		break;
 	case SMPP_ENQUIRE_LINK: {
 		struct smpp_pdu r;
 		smpp_pdu_init_resp(&r, &p);
@@ -865,7 +871,9 @@ static void on_pdu(void *cls, const uint8_t *frame, size_t len)
 		}
 		break;
 	}
-	case SMPP_SUBMIT_SM: on_submit(s, &p); break;
+	case SMPP_SUBMIT_SM:
+		on_submit(s, &p);
+		break;
 	default:
 		if (s->state != S_BOUND)
 			violation(s, "request before bind");
@@ -876,6 +884,17 @@ static void on_pdu(void *cls, const uint8_t *frame, size_t len)
 		metric_inc(srv->m_cut);
 		sess_close(s, "too many protocol violations");
 	}
+}
+
+static void on_pdu(void *cls, const uint8_t *frame, size_t len)
+{
+	struct session *s = cls;
+	if (s->dead)
+		return;
+	/* The session may close while the PDU is handled: keep its memory until the end. */
+	s->refs++;
+	handle_pdu(s, frame, len);
+	sess_unref(s);
 }
 
 static void on_up(void *cls)
@@ -1084,14 +1103,22 @@ static bool mo_filter(struct smpp_mo *mo, void *cls)
 static const char *stat_word(unsigned st)
 {
 	switch (st) {
-	case SMPP_STATE_ENROUTE: return "ENROUTE";
-	case SMPP_STATE_DELIVERED: return "DELIVRD";
-	case SMPP_STATE_EXPIRED: return "EXPIRED";
-	case SMPP_STATE_DELETED: return "DELETED";
-	case SMPP_STATE_UNDELIVERABLE: return "UNDELIV";
-	case SMPP_STATE_ACCEPTED: return "ACCEPTD";
-	case SMPP_STATE_REJECTED: return "REJECTD";
-	default: return "UNKNOWN";
+	case SMPP_STATE_ENROUTE:
+		return "ENROUTE";
+	case SMPP_STATE_DELIVERED:
+		return "DELIVRD";
+	case SMPP_STATE_EXPIRED:
+		return "EXPIRED";
+	case SMPP_STATE_DELETED:
+		return "DELETED";
+	case SMPP_STATE_UNDELIVERABLE:
+		return "UNDELIV";
+	case SMPP_STATE_ACCEPTED:
+		return "ACCEPTD";
+	case SMPP_STATE_REJECTED:
+		return "REJECTD";
+	default:
+		return "UNKNOWN";
 	}
 }
 
@@ -1102,8 +1129,9 @@ static void send_receipt(struct smpp_server *srv, struct account *a, const char 
 {
 	struct session *s = receiver_for(srv, a);
 	if (!s) {
-		LOGP(DSMS, LOG_NOTICE, "smpp-server: receipt for MT %s: account %s has no receiver "
-				       "bound with room; dropped",
+		LOGP(DSMS, LOG_NOTICE,
+		     "smpp-server: receipt for MT %s: account %s has no receiver "
+		     "bound with room; dropped",
 		     mt_id, a->name);
 		metric_inc(metrics_counter("ussdgw_smpp_server_receipts_dropped_total",
 					   "Receipts for accounts with no receiver bound", NULL));
@@ -1248,7 +1276,7 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 		LOGP(DCONF, LOG_ERROR, "accounts[%u].system_id: over 15 bytes", idx);
 		return GW_EINVAL;
 	}
-	snprintf(a->system_id, sizeof(a->system_id), "%s", sid);
+	memcpy(a->system_id, sid, strlen(sid) + 1); /* at most 15 bytes, checked above */
 	const char *h = cfg_str(ac, "password_hash");
 	const char *hf = cfg_str(ac, "password_hash_file");
 	if (hf && hf[0]) {
@@ -1278,8 +1306,8 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 	for (size_t i = 0; ips && i < json_array_size(ips); i++) {
 		if (a->nips >= MAX_CIDRS ||
 		    cidr_parse(json_string_value(json_array_get(ips, i)), &a->ips[a->nips++])) {
-			LOGP(DCONF, LOG_ERROR, "accounts[%u].allowed_ips[%zu]: not an address/prefix",
-			     idx, i);
+			LOGP(DCONF, LOG_ERROR,
+			     "accounts[%u].allowed_ips[%zu]: not an address/prefix", idx, i);
 			return GW_EINVAL;
 		}
 	}
@@ -1311,7 +1339,8 @@ static int load_account(struct account *a, json_t *ac, unsigned idx)
 	a->m_dlv_receipt = metrics_counter("ussdgw_smpp_server_receipts_delivered_total",
 					   "Receipts answered by the account", lb);
 	snprintf(lb, sizeof(lb), "account=\"%s\",outcome=\"queued\"", a->name);
-	a->m_sub_ok = metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
+	a->m_sub_ok =
+	    metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
 	snprintf(lb, sizeof(lb), "account=\"%s\",outcome=\"refused\"", a->name);
 	a->m_sub_refused =
 	    metrics_counter("ussdgw_smpp_server_submits_total", "Submits per account", lb);
@@ -1355,7 +1384,8 @@ int smpp_server_new(struct ev_loop *loop, json_t *sc, json_t *accounts,
 	srv->wq_max = (size_t)cfg_int(sc, "write_queue_max");
 	srv->dopts.max_pdu_len = (uint32_t)cfg_int(sc, "max_pdu_len");
 	srv->dopts.max_tlvs = (unsigned)cfg_int(sc, "max_tlvs");
-	srv->m_sessions = metrics_gauge("ussdgw_smpp_server_sessions", "Open server sessions", NULL);
+	srv->m_sessions =
+	    metrics_gauge("ussdgw_smpp_server_sessions", "Open server sessions", NULL);
 	srv->m_rejected_conn = metrics_counter("ussdgw_smpp_server_connections_refused_total",
 					       "Connections closed at accept (caps, blocks)", NULL);
 	srv->m_bind_fail =
@@ -1383,8 +1413,8 @@ int smpp_server_new(struct ev_loop *loop, json_t *sc, json_t *accounts,
 	if (!rc && cfg_int(sc, "tls_port") >= 0) {
 		rc = crypto_tls_server_ctx(opts->keys, cfg_str(sc, "tls_cert"), &srv->tls);
 		if (rc)
-			LOGP(DSMPP, LOG_ERROR, "smpp_server.tls_cert %s: %s", cfg_str(sc, "tls_cert"),
-			     gw_strerror(rc));
+			LOGP(DSMPP, LOG_ERROR, "smpp_server.tls_cert %s: %s",
+			     cfg_str(sc, "tls_cert"), gw_strerror(rc));
 		else
 			rc = listen_on(srv, 1, addr, (int)cfg_int(sc, "tls_port"));
 	}

@@ -47,16 +47,19 @@ struct job {
 	int rd;
 	const struct route *route;
 	struct route *owned_route; /* failover: the links the entry had left */
-	unsigned next; /* index of the next link to try in route */
+	unsigned next;		   /* index of the next link to try in route */
 	char link[64];
 };
 
 const char *sms_class_name(enum sms_class c)
 {
 	switch (c) {
-	case SMS_CLASS_REPLY: return "reply";
-	case SMS_CLASS_TRANSACTIONAL: return "transactional";
-	case SMS_CLASS_PROMOTIONAL: return "promotional";
+	case SMS_CLASS_REPLY:
+		return "reply";
+	case SMS_CLASS_TRANSACTIONAL:
+		return "transactional";
+	case SMS_CLASS_PROMOTIONAL:
+		return "promotional";
 	}
 	return "UNKNOWN";
 }
@@ -75,19 +78,23 @@ const char *sms_egress_error_class(uint32_t status)
 {
 	switch (status) {
 	case ESME_RTHROTTLED:
-	case ESME_RMSGQFUL: return "throttled";
+	case ESME_RMSGQFUL:
+		return "throttled";
 	case ESME_RSYSERR:
 	case ESME_RX_T_APPN:
 	case ESME_RUNKNOWNERR:
 	case ESME_RINVBNDSTS:
-	case 0: return "temporary";
+	case 0:
+		return "temporary";
 	case ESME_RINVSRCADR:
 	case ESME_RINVDSTADR:
 	case ESME_RINVSRCTON:
 	case ESME_RINVSRCNPI:
 	case ESME_RINVDSTTON:
-	case ESME_RINVDSTNPI: return "address";
-	default: return "permanent";
+	case ESME_RINVDSTNPI:
+		return "address";
+	default:
+		return "permanent";
 	}
 }
 
@@ -122,8 +129,7 @@ int sms_egress_new(struct store_redis *redis, const struct crypto_keyring *keys,
 		json_t *r = json_array_get(routes, i);
 		struct route *rt = &eg->routes[eg->nroutes];
 		snprintf(rt->prefix, sizeof(rt->prefix), "%s", cfg_str(r, "prefix"));
-		snprintf(rt->failover_on, sizeof(rt->failover_on), "%s",
-			 cfg_str(r, "failover_on"));
+		snprintf(rt->failover_on, sizeof(rt->failover_on), "%s", cfg_str(r, "failover_on"));
 		json_t *ls = cfg_get(r, "links");
 		for (size_t j = 0; ls && j < json_array_size(ls) && rt->nlinks < MAX_ROUTE_LINKS;
 		     j++) {
@@ -271,8 +277,9 @@ static void consent_read(void *cls, int err, redisReply *reply)
 	}
 	if (opted_out) {
 		if (j->cls_ == SMS_CLASS_PROMOTIONAL) {
-			LOGP(DSMS, LOG_NOTICE, "MT %s: promotional, recipient opted out of %s: refused",
-			     j->mt_id, j->service);
+			LOGP(DSMS, LOG_NOTICE,
+			     "MT %s: promotional, recipient opted out of %s: refused", j->mt_id,
+			     j->service);
 			finish(j, GW_EACCES, SMS_EGRESS_STATUS_OPTED_OUT, "opted_out");
 			return;
 		}
@@ -322,8 +329,7 @@ static struct job *job_new(struct sms_egress *eg, const char *mt_id, const char 
 	return j;
 }
 
-int sms_egress_submit(struct sms_egress *eg, const struct sms_mt *mt, sms_egress_cb cb,
-		      void *cls)
+int sms_egress_submit(struct sms_egress *eg, const struct sms_mt *mt, sms_egress_cb cb, void *cls)
 {
 	if (!eg || !mt || !mt->to || !mt->to[0] || !mt->text || !cb ||
 	    mt->cls > SMS_CLASS_PROMOTIONAL)
@@ -389,8 +395,8 @@ bool sms_egress_failover(struct sms_egress *eg, const char *link, const struct s
 	}
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", e->route);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save);
-	     t && r2->nlinks < MAX_ROUTE_LINKS; t = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && r2->nlinks < MAX_ROUTE_LINKS;
+	     t = strtok_r(NULL, ",", &save)) {
 		/* Point at the config's copy of the name (it outlives the job). */
 		for (unsigned k = 0; k < rt->nlinks; k++)
 			if (!strcmp(rt->links[k], t))

@@ -9,6 +9,7 @@
 #include "ussdgw/log.h"
 #include "ussdgw/metrics.h"
 #include "ussdgw/smpp_link.h"
+#include "ussdgw/sms_router.h"
 
 static void durable(void *cls, int rc)
 {
@@ -31,9 +32,11 @@ static void durable(void *cls, int rc)
 	smpp_mo_respond(mo, ESME_ROK);
 }
 
-static void on_mo(struct smpp_mo *mo, void *cls)
+void sms_mo_basic_handle(struct smpp_mo *mo)
 {
-	(void)cls;
+	/* The keyword router, when it runs, handles SMS (the USSD engine hands them here). */
+	if (sms_router_handle(mo))
+		return;
 	const struct smpp_pdu *p = smpp_mo_pdu(mo);
 	char ms[24], to[24], parts[8], len[16];
 	snprintf(ms, sizeof(ms), "%.*s", (int)p->source_addr.len, p->source_addr.ptr);
@@ -58,6 +61,12 @@ static void on_mo(struct smpp_mo *mo, void *cls)
 	int rc = audit_append(&rec, durable, mo);
 	if (rc)
 		durable(mo, rc);
+}
+
+static void on_mo(struct smpp_mo *mo, void *cls)
+{
+	(void)cls;
+	sms_mo_basic_handle(mo);
 }
 
 static int svc_start(struct gw_node *node, void **state)

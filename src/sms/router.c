@@ -615,6 +615,16 @@ static void on_mo(struct smpp_mo *mo, void *cls)
 		respond(c, ESME_RX_T_APPN);
 }
 
+static struct router *router_current; /* the running service, for sms_router_handle() */
+
+bool sms_router_handle(struct smpp_mo *mo)
+{
+	if (!router_current)
+		return false;
+	on_mo(mo, router_current);
+	return true;
+}
+
 /* ---- payment receipts ----------------------------------------------------------------- */
 
 static void receipt_done(void *cls, const struct sms_egress_result *res)
@@ -800,6 +810,7 @@ static int svc_start(struct gw_node *node, void **state)
 	if (ls)
 		smpp_links_set_mo_handler(ls, on_mo, r);
 	pay_set_settled_handler(on_settled, r);
+	router_current = r;
 	LOGP(DSMS, LOG_NOTICE, "sms: keyword router up (%s, %u menu flows)",
 	     kf && kf[0] ? kf : "built-ins only", r->nmenus);
 	*state = r;
@@ -823,6 +834,7 @@ static void svc_stop(struct gw_node *node, void *state)
 	if (!r)
 		return;
 	pay_set_settled_handler(NULL, NULL);
+	router_current = NULL;
 	struct smpp_links *ls = smpp_links_of_service(daemon_service_state("smpp-links"));
 	if (ls)
 		smpp_links_set_mo_handler(ls, NULL, NULL);

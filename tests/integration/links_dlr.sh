@@ -22,7 +22,7 @@ smsc=$(show "e$$-0" | sed -n 's/^smsc_id=//p')
 [ "${#smsc}" -eq 16 ] && [[ "$smsc" =~ ^0+[0-9A-F]+$ ]] || fail "expected padded upper-case hex ids, got $smsc"
 [ "$(redis-cli -p "$USSDGW_REDIS_PORT" --scan --pattern "ussdgw:dlr:{$LINK}:early:*" | wc -l)" = 0 ] ||
 	fail "parked receipts left behind"
-metrics | grep -Eq '^ussdgw_smpp_receipts_total\{outcome="parked"\} [1-9]' || fail "parked counter"
+metrics | grep -Ec '^ussdgw_smpp_receipts_total\{outcome="parked"\} [1-9]' || fail "parked counter"
 
 # 2. Late failure receipts with decimal ids, and one across a gateway restart.
 kill -TERM "$gw_pid"; wait "$gw_pid" || fail "exit status"; gw_pid=

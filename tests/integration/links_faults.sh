@@ -20,7 +20,7 @@ enqueue --to 255700000011 --text "t" --count 10 > /dev/null
 wait_for arrived 255700000011 10 || fail "throttled MTs: $(count_to 255700000011)/10"
 [ "$(count_to 255700000011)" -eq 10 ] || fail "throttled MTs sent twice"
 grep -q "ESME_RTHROTTLED: window" "$tmp/gw.log" || fail "no slow-down logged"
-metrics | grep -Eq "^ussdgw_smpp_throttles_total\{bind=\"$LINK/0\"\} [5-9]" || fail "throttle metric"
+metrics | grep -Ec "^ussdgw_smpp_throttles_total\{bind=\"$LINK/0\"\} [5-9]" || fail "throttle metric"
 
 # 2. Silent: 2 submit_sm get no answer; retried after the response timeout (2 s).
 faults '{"reset": true}'

@@ -46,16 +46,15 @@ start_sim() {
 }
 # write_config [extra link keys as JSON members, e.g. '"window": 5,']
 write_config() {
-	local extra=${1:-} tls=${2:-}
-	local pg_pw=''
-	[ -n "${USSDGW_PG_APP_PASSWORD_FILE:-}" ] && pg_pw=", \"password_file\": \"$USSDGW_PG_APP_PASSWORD_FILE\""
+	local extra=${1:-} tls=${2:-} pwline=''
+	[ -n "${USSDGW_PG_APP_PASSWORD_FILE:-}" ] && pwline=", \"password_file\": \"$USSDGW_PG_APP_PASSWORD_FILE\""
 	cat > "$tmp/gw.json" <<JSON
 {
   "node": { "id": "n$$" },
   "log": { "level": "info", "format": "text" },
   "keys": { "dir": "$tmp/keys" },
   "redis": { "host": "127.0.0.1", "port": $USSDGW_REDIS_PORT },
-  "postgres": { "dsn": "$USSDGW_PG_DSN"$pg_pw },
+  "postgres": { "dsn": "$USSDGW_PG_DSN"$pwline },
   "audit": { "journal_dir": "$tmp/journal", "export_file": "$tmp/heads.log" },
   "listeners": { "admin": { "address": "127.0.0.1", "port": 0 }, "public": { "enabled": false } },
   "shutdown": { "deadline_ms": 8000 },

@@ -50,7 +50,7 @@ function usage(code) {
   --mt-log PATH         append + fsync every accepted MT before its submit_sm_resp
   --mo-log PATH         append every deliver_sm_resp status received
   --resp-timeout-ms N   give up waiting for a deliver_sm_resp after N ms (default 10000)
-  --redeliver-ms N      redeliver an MO SMS / receipt answered ESME_RX_T_APPN (0x64)
+  --redeliver-ms N      redeliver an MO SMS, receipt or USSD step answered ESME_RX_T_APPN (0x64)
                         after N ms, on the same bind or another of the account (default 500)
   --redeliver-max N     redeliveries per message (default 0 = never)
   --enquire-link-ms N   send enquire_link to each bound gateway every N ms (default 0 = never)
@@ -373,7 +373,7 @@ function sessionView(s) {
 		net_id: s.net_id, dialog_seq: s.dialog_seq, state: s.state, origin: s.origin,
 		screens: s.screens.length, inputs: s.inputs.length,
 		last_screen: last, deliver_resp_status: s.deliver_resp_status,
-		deliver_resp: s.deliver_resp, late_screens: s.late_screens,
+		deliver_resp: s.deliver_resp, late_screens: s.late_screens, redeliveries: s.redeliveries || 0,
 	};
 }
 
@@ -460,7 +460,8 @@ function sendDeliverRedeliver(b, fields, cb, attempt) {
 	});
 }
 
-function deliverSessionStep(s, b, fields, seqOverride) {
+function deliverSessionStep(s, b, fields, seqOverride, attempt) {
+	attempt = attempt || 1;
 	s.bind = b;
 	s.state = 'waiting_gateway';
 	s.input_mark = s.screens.length;
@@ -468,6 +469,19 @@ function deliverSessionStep(s, b, fields, seqOverride) {
 	const pdu = sendDeliver(b, fields, (st) => {
 		s.deliver_resp_status = st;
 		s.deliver_resp.push(st);
+		/* ESME_RX_T_APPN: the centre delivers the same step again (new sequence
+		 * number), as it does for MO SMS, while the dialog still waits for it. */
+		if (st === 0x64 && attempt <= opt.redeliverMax) {
+			stats.redeliveries = (stats.redeliveries || 0) + 1;
+			s.redeliveries = (s.redeliveries || 0) + 1;
+			setTimeout(() => {
+				if (s.ended || s.screens.length > s.input_mark)
+					return;
+				const rx = s.bind && s.bind.bound ? s.bind : pickRx();
+				if (rx)
+					deliverSessionStep(s, rx, fields, undefined, attempt + 1);
+			}, opt.redeliverMs);
+		}
 		bump();
 	}, seqOverride);
 	s.last_deliver = { fields, seq: pdu.sequence_number };
@@ -513,7 +527,13 @@ function ussdReply(body) {
 	const text = String(body.text === undefined ? '' : body.text);
 	if (text.length > 182)
 		return [400, { error: 'text longer than 182 characters' }];
-	const b = s.bind && s.bind.bound ? s.bind : pickRx();
+	let b = s.bind && s.bind.bound ? s.bind : pickRx();
+	if (body.bind !== undefined) {
+		/* a centre with several binds of one gateway account may use any of them */
+		b = binds.find((x) => x.id === Number(body.bind) && x.bound && canReceive(x)) || null;
+		if (!b)
+			return [409, { error: 'no such bound receiver', bind: body.bind }];
+	}
 	if (!b)
 		return [409, { error: 'no_bind' }];
 	s.dialog_seq++;
@@ -539,7 +559,9 @@ async function ussdResend(body) {
 		return [200, { session: s.id, mode, deliver_sm_seq: pdu.sequence_number, bind: b.id }];
 	}
 	if (mode === 'new_seq') {
-		const b = s.bind && s.bind.bound ? s.bind : pickRx();
+		let b = s.bind && s.bind.bound ? s.bind : pickRx();
+		if (body.bind !== undefined)
+			b = binds.find((x) => x.id === Number(body.bind) && x.bound && canReceive(x)) || null;
 		if (!b)
 			return [409, { error: 'no_bind' }];
 		const pdu = deliverSessionStep(s, b, fields);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Test receiver for provider callbacks: listens on 127.0.0.1 (port 0 = any),
 // prints `listening PORT`, appends every request as one JSON line
-// {method, path, body} (body as the raw text) to the file named by argv[2],
+// {method, path, headers, body} (body as the raw text, header names lower case) to the file named by argv[2],
 // and answers 200 {"ResultCode":0,"ResultDesc":"Accepted"}; a path containing
 // "/reject" gets the C2B rejection {"ResultCode":"C2B00012","ResultDesc":"Rejected"}
 // and one containing "/fail" gets HTTP 500. A path containing "/flaky" answers
 // 503 to its first N requests (query fail=N, default 2), then 200; with a query
-// reply=TEXT a 200 answer is {"reply": TEXT}. Records carry the request headers.
+// reply=TEXT a 200 answer is {"reply": TEXT}. Each record also carries the status
+// answered.
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -21,8 +22,7 @@ const server = http.createServer((req, res) => {
 	const chunks = [];
 	req.on('data', (c) => chunks.push(c));
 	req.on('end', () => {
-		const rec = { method: req.method, path: req.url, body: Buffer.concat(chunks).toString('utf8'),
-			headers: req.headers };
+		const rec = { method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
 		let status = 200;
 		let text = '{"ResultCode":0,"ResultDesc":"Accepted"}';
 		if (req.url.includes('/reject'))

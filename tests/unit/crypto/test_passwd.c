@@ -34,7 +34,7 @@ static void test_malformed(void **state)
 	    "$scrypt$ln=10,r=8,p=1$",
 	    "$scrypt$ln=10,r=8,p=1$00$",
 	    "$scrypt$ln=10,r=8,p=1$zz$00112233445566778899aabbccddeeff",
-	    "$scrypt$ln=10,r=8,p=1$0011$0011",				  /* hash too short */
+	    "$scrypt$ln=10,r=8,p=1$0011$0011",				   /* hash too short */
 	    "$scrypt$ln=30,r=8,p=1$0011$00112233445566778899aabbccddeeff", /* cost over the cap */
 	    "$scrypt$ln=10,r=0,p=1$0011$00112233445566778899aabbccddeeff",
 	    "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",

@@ -15,7 +15,8 @@
  * in sql/0004-consent.sql, idempotent by event id) and removes each entry after
  * its commit (LREM of that exact entry, so two nodes draining at once lose
  * nothing and a replay is a no-op). While PostgreSQL is away the outbox grows
- * and drains when it returns. Metric: ussdgw_sms_consent_outbox (gauge, entries
+ * and drains when it returns; an entry the database refuses outright (a failed
+ * check) moves to `ussdgw:consent:outbox-refused` for review. Metric: ussdgw_sms_consent_outbox (gauge, entries
  * seen at the last drain), ussdgw_sms_consent_ledger_total{outcome}.
  *
  * The outbox and the views are separate Redis keys touched by one script: this

@@ -18,8 +18,14 @@
 #include "ussdgw/store_redis.h"
 
 #define OUTBOX "ussdgw:consent:outbox"
+#define OUTBOX_BAD "ussdgw:consent:outbox-refused"
 #define DRAIN_BATCH 50
 #define STMT "sms_consent_record"
+
+/* KEYS[1] outbox, KEYS[2] refused list; ARGV[1] the entry: moved when still there. */
+static const char refuse_lua[] =
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) > 0 then "
+    "redis.call('LPUSH', KEYS[2], ARGV[1]) end return 1";
 
 /* KEYS[1] the view, KEYS[2] the outbox; ARGV[1] action, ARGV[2] service, ARGV[3] event. */
 static const char change_lua[] =
@@ -157,13 +163,23 @@ static void recorded(void *cls, const struct store_pg_result *r)
 {
 	struct ledger_job *lj = cls;
 	struct sms_consent *c = lj->c;
+	if (r->status == STORE_PG_HARD_ERROR && r->err == GW_EPEER_STATUS && !c->freeing) {
+		/* The database refuses the entry itself (a check failed): it would block
+		 * nothing but would be retried forever; it moves to a list for review. */
+		LOGP(DSMS, LOG_ERROR, "consent ledger: entry refused (%s %s); moved to " OUTBOX_BAD,
+		     r->sqlstate, r->message);
+		ledger_count("refused");
+		const char *argv[] = {"EVAL", refuse_lua, "2", OUTBOX, OUTBOX_BAD, lj->entry};
+		if (store_redis_command_argv(c->redis, removed, lj, 0, 6, argv, NULL) == 0)
+			return;
+		free(lj->entry);
+		free(lj);
+		c->inflight--;
+		round_end(c);
+		return;
+	}
 	if (r->status < 0) {
-		if (r->status == STORE_PG_HARD_ERROR && r->err == GW_EPEER_STATUS)
-			LOGP(DSMS, LOG_ERROR, "consent ledger: entry refused (%s %s); kept in the "
-					      "outbox",
-			     r->sqlstate, r->message);
-		else
-			LOGP(DSMS, LOG_INFO, "consent ledger: PostgreSQL not available (%s); kept in "
+		LOGP(DSMS, LOG_INFO, "consent ledger: PostgreSQL not available (%s); kept in "
 					     "the outbox",
 			     gw_strerror(r->err));
 		ledger_count("deferred");

@@ -16,8 +16,8 @@
  * its commit (LREM of that exact entry, so two nodes draining at once lose
  * nothing and a replay is a no-op). While PostgreSQL is away the outbox grows
  * and drains when it returns; an entry the database refuses outright (a failed
- * check) moves to `ussdgw:consent:outbox-refused` for review. Metric: ussdgw_sms_consent_outbox (gauge, entries
- * seen at the last drain), ussdgw_sms_consent_ledger_total{outcome}.
+ * check) moves to `ussdgw:consent:outbox-refused` for review. Metric: ussdgw_sms_consent_outbox
+ * (gauge, entries seen at the last drain), ussdgw_sms_consent_ledger_total{outcome}.
  *
  * The outbox and the views are separate Redis keys touched by one script: this
  * needs a single Redis (or the keys in one cluster slot), as the MT queue does today.

@@ -5,8 +5,8 @@
  *   ussdgw:fwd:job:{ID}   hash   name, body, to, from, service, attempts, last_error
  *   ussdgw:fwd:due:NAME   zset   ID -> when it is next due (ms), per forward
  *   ussdgw:fwd:dead       list   dead-lettered jobs (JSON), newest first
- * Every node polls the due sets of the forwards it has configured; a script claims due jobs by pushing their score
- * out by a lease, so one node sends each attempt and a node that dies mid-call
+ * Every node polls the due sets of the forwards it has configured; a script claims due jobs by
+ * pushing their score out by a lease, so one node sends each attempt and a node that dies mid-call
  * leaves the job to be retried by any node when the lease ends.
  *
  * Each attempt is an HTTP POST of the job's JSON body to the forward's url with
@@ -65,8 +65,8 @@ typedef void (*sms_forward_cb)(void *cls, int err, const char *id);
  * @return 0; GW_ECONFIG (a forward without a readable secret), GW_ENOMEM.
  */
 int sms_forward_new(struct ev_loop *loop, struct store_redis *redis, struct http_client *http,
-		    json_t *forwards, const struct sms_forward_opts *o,
-		    sms_forward_reply_fn reply, void *reply_cls, struct sms_forward **out);
+		    json_t *forwards, const struct sms_forward_opts *o, sms_forward_reply_fn reply,
+		    void *reply_cls, struct sms_forward **out);
 void sms_forward_free(struct sms_forward *f);
 /** True when forwards{} has @p name. */
 bool sms_forward_known(const struct sms_forward *f, const char *name);

@@ -69,7 +69,7 @@ struct sms_kw_entry {
 	enum sms_kw_target target;
 	enum sms_kw_builtin builtin; /**< SMS_KW_BUILTIN */
 	char ref[64];		     /**< menu id or forward name */
-	char *reply;		     /**< SMS_KW_REPLY text; for forwards an optional acknowledgement */
+	char *reply; /**< SMS_KW_REPLY text; for forwards an optional acknowledgement */
 };
 
 struct sms_kw_code;
@@ -80,8 +80,8 @@ struct sms_kw_match {
 	const struct sms_kw_code *code;	  /**< the short code's table (exact or "*"); NULL: none */
 	const struct sms_kw_entry *entry; /**< NULL: no keyword matched (unknown) */
 	const char *word;		  /**< the word or alias that matched (normalised) */
-	size_t args_off;		  /**< offset in the original text where the argument starts */
-	char first[SMS_KW_WORD_MAX + 1];  /**< first normalised word of the text (for "unknown") */
+	size_t args_off; /**< offset in the original text where the argument starts */
+	char first[SMS_KW_WORD_MAX + 1]; /**< first normalised word of the text (for "unknown") */
 };
 
 /**

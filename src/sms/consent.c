@@ -17,15 +17,14 @@
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
 
-#define OUTBOX "ussdgw:consent:outbox"
-#define OUTBOX_BAD "ussdgw:consent:outbox-refused"
+#define OUTBOX	    "ussdgw:consent:outbox"
+#define OUTBOX_BAD  "ussdgw:consent:outbox-refused"
 #define DRAIN_BATCH 50
-#define STMT "sms_consent_record"
+#define STMT	    "sms_consent_record"
 
 /* KEYS[1] outbox, KEYS[2] refused list; ARGV[1] the entry: moved when still there. */
-static const char refuse_lua[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) > 0 then "
-    "redis.call('LPUSH', KEYS[2], ARGV[1]) end return 1";
+static const char refuse_lua[] = "if redis.call('LREM', KEYS[1], 1, ARGV[1]) > 0 then "
+				 "redis.call('LPUSH', KEYS[2], ARGV[1]) end return 1";
 
 /* KEYS[1] the view, KEYS[2] the outbox; ARGV[1] action, ARGV[2] service, ARGV[3] event. */
 static const char change_lua[] =
@@ -41,7 +40,7 @@ struct sms_consent {
 	const struct crypto_keyring *keys;
 	char node[64];
 	ev_timer timer;
-	bool draining; /* one drain round at a time */
+	bool draining;	   /* one drain round at a time */
 	unsigned inflight; /* ledger writes of the round still out */
 	bool round_failed;
 	bool freeing;
@@ -61,9 +60,12 @@ struct ledger_job {
 const char *sms_consent_action_name(enum sms_consent_action a)
 {
 	switch (a) {
-	case SMS_CONSENT_STOP: return "stop";
-	case SMS_CONSENT_STOPALL: return "stopall";
-	case SMS_CONSENT_START: return "start";
+	case SMS_CONSENT_STOP:
+		return "stop";
+	case SMS_CONSENT_STOPALL:
+		return "stopall";
+	case SMS_CONSENT_START:
+		return "start";
 	}
 	return "UNKNOWN";
 }
@@ -107,12 +109,11 @@ int sms_consent_change(struct sms_consent *c, const struct sms_consent_change *c
 		free(j);
 		return rc;
 	}
-	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I}", "id",
-			       j->event_id, "token", tok, "service", ch->service, "action",
-			       sms_consent_action_name(ch->action), "channel", ch->channel,
-			       "shortcode", ch->shortcode, "keyword", ch->keyword, "link", ch->link,
-			       "node", c->node, "answered", ch->answered, "at_ms",
-			       (json_int_t)gw_now_ms());
+	json_t *ev = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:I}", "id", j->event_id,
+	    "token", tok, "service", ch->service, "action", sms_consent_action_name(ch->action),
+	    "channel", ch->channel, "shortcode", ch->shortcode, "keyword", ch->keyword, "link",
+	    ch->link, "node", c->node, "answered", ch->answered, "at_ms", (json_int_t)gw_now_ms());
 	char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	if (!evs) {
@@ -121,8 +122,9 @@ int sms_consent_change(struct sms_consent *c, const struct sms_consent_change *c
 	}
 	char view[96];
 	snprintf(view, sizeof(view), "ussdgw:consent:{%s}", tok);
-	const char *argv[] = {"EVAL", change_lua, "2", view, OUTBOX,
-			      sms_consent_action_name(ch->action), ch->service, evs};
+	const char *argv[] = {"EVAL",	   change_lua, "2",
+			      view,	   OUTBOX,     sms_consent_action_name(ch->action),
+			      ch->service, evs};
 	rc = store_redis_command_argv(c->redis, change_done, j, 0, 8, argv, NULL);
 	free(evs);
 	if (rc) {
@@ -150,8 +152,9 @@ static void removed(void *cls, int err, redisReply *reply)
 	struct sms_consent *c = lj->c;
 	(void)reply;
 	if (err)
-		LOGP(DSMS, LOG_NOTICE, "consent outbox: entry committed but not removed (%s); "
-				       "it will be replayed (a no-op)",
+		LOGP(DSMS, LOG_NOTICE,
+		     "consent outbox: entry committed but not removed (%s); "
+		     "it will be replayed (a no-op)",
 		     gw_strerror(err));
 	free(lj->entry);
 	free(lj);
@@ -179,9 +182,10 @@ static void recorded(void *cls, const struct store_pg_result *r)
 		return;
 	}
 	if (r->status < 0) {
-		LOGP(DSMS, LOG_INFO, "consent ledger: PostgreSQL not available (%s); kept in "
-					     "the outbox",
-			     gw_strerror(r->err));
+		LOGP(DSMS, LOG_INFO,
+		     "consent ledger: PostgreSQL not available (%s); kept in "
+		     "the outbox",
+		     gw_strerror(r->err));
 		ledger_count("deferred");
 		c->round_failed = true;
 		free(lj->entry);
@@ -206,8 +210,9 @@ static void send_entry(struct sms_consent *c, const char *s, size_t len)
 	json_error_t je;
 	json_t *ev = json_loadb(s, len, 0, &je);
 	const char *f[10];
-	static const char *const names[10] = {"id",	 "token",   "service", "action", "channel",
-					      "shortcode", "keyword", "link",    "node",   "answered"};
+	static const char *const names[10] = {"id",	 "token",     "service", "action",
+					      "channel", "shortcode", "keyword", "link",
+					      "node",	 "answered"};
 	char at[24];
 	if (!ev) {
 		LOGP(DSMS, LOG_ERROR, "consent outbox: unreadable entry dropped (%s)", je.text);
@@ -296,10 +301,10 @@ int sms_consent_new(struct ev_loop *loop, struct store_redis *redis, struct stor
 	c->keys = keys;
 	snprintf(c->node, sizeof(c->node), "%s", node_id && node_id[0] ? node_id : "node");
 	if (pg) {
-		int rc = store_pg_statement(
-		    pg, STMT,
-		    "SELECT consent_record($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint)",
-		    11);
+		int rc = store_pg_statement(pg, STMT,
+					    "SELECT consent_record($1::uuid, $2, $3, $4, $5, $6, "
+					    "$7, $8, $9, $10, $11::bigint)",
+					    11);
 		if (rc) {
 			free(c);
 			return rc;

@@ -17,10 +17,10 @@
 #include "ussdgw/secfile.h"
 #include "ussdgw/store_redis.h"
 
-#define DUE "ussdgw:fwd:due:"
-#define DEAD "ussdgw:fwd:dead"
-#define JOB "ussdgw:fwd:job:"
-#define CLAIM_BATCH 16
+#define DUE	     "ussdgw:fwd:due:"
+#define DEAD	     "ussdgw:fwd:dead"
+#define JOB	     "ussdgw:fwd:job:"
+#define CLAIM_BATCH  16
 #define MAX_FORWARDS 16
 
 /* KEYS[1] job, KEYS[2] due; ARGV: id, due_ms, name, body, to, from, service. */
@@ -97,8 +97,8 @@ static void count(const char *outcome)
 {
 	char lb[40];
 	snprintf(lb, sizeof(lb), "outcome=\"%s\"", outcome);
-	metric_inc(metrics_counter("ussdgw_sms_forward_total", "HTTP forward attempts by outcome",
-				   lb));
+	metric_inc(
+	    metrics_counter("ussdgw_sms_forward_total", "HTTP forward attempts by outcome", lb));
 }
 
 static const struct fwd_target *target(const struct sms_forward *f, const char *name)
@@ -166,8 +166,17 @@ int sms_forward_enqueue(struct sms_forward *f, const struct sms_forward_job *j, 
 	snprintf(key, sizeof(key), JOB "%s", e->id);
 	snprintf(dkey, sizeof(dkey), DUE "%s", j->name);
 	snprintf(due, sizeof(due), "%" PRId64, gw_now_ms());
-	const char *argv[] = {"EVAL",	enqueue_lua, "2", key, dkey, e->id, due, j->name, j->body,
-			      j->to ? j->to : "", j->from ? j->from : "",
+	const char *argv[] = {"EVAL",
+			      enqueue_lua,
+			      "2",
+			      key,
+			      dkey,
+			      e->id,
+			      due,
+			      j->name,
+			      j->body,
+			      j->to ? j->to : "",
+			      j->from ? j->from : "",
 			      j->service ? j->service : "default"};
 	rc = store_redis_command_argv(f->redis, enqueued, e, 0, 12, argv, NULL);
 	if (rc)
@@ -191,8 +200,9 @@ static void settled(void *cls, int err, redisReply *reply)
 {
 	struct attempt *a = cls;
 	if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-		LOGP(DSMS, LOG_NOTICE, "forward %s (%s): outcome not stored (%s); the lease ends and "
-				       "it is tried again",
+		LOGP(DSMS, LOG_NOTICE,
+		     "forward %s (%s): outcome not stored (%s); the lease ends and "
+		     "it is tried again",
 		     a->id, a->name, err ? gw_strerror(err) : "error reply");
 	attempt_free(a);
 }
@@ -217,12 +227,12 @@ static void failed(struct attempt *a, const char *why)
 	snprintf(dkey, sizeof(dkey), DUE "%s", a->name);
 	int rc;
 	if (a->n >= f->o.max_attempts) {
-		LOGP(DSMS, LOG_WARN, "forward %s (%s): attempt %u failed (%s): dead-lettered", a->id,
-		     a->name, a->n, why);
+		LOGP(DSMS, LOG_WARN, "forward %s (%s): attempt %u failed (%s): dead-lettered",
+		     a->id, a->name, a->n, why);
 		count("dead");
-		json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I}", "id", a->id, "name", a->name,
-				      "body", a->body, "attempts", (int)a->n, "last_error", why,
-				      "at_ms", (json_int_t)gw_now_ms());
+		json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I}", "id", a->id, "name",
+				      a->name, "body", a->body, "attempts", (int)a->n, "last_error",
+				      why, "at_ms", (json_int_t)gw_now_ms());
 		char *ds = d ? json_dumps(d, JSON_COMPACT) : NULL;
 		json_decref(d);
 		if (!ds) {
@@ -234,9 +244,9 @@ static void failed(struct attempt *a, const char *why)
 		free(ds);
 	} else {
 		uint64_t delay = backoff_ms(f, a->n);
-		LOGP(DSMS, LOG_NOTICE, "forward %s (%s): attempt %u failed (%s): retry in %" PRIu64
-				       " ms",
-		     a->id, a->name, a->n, why, delay);
+		LOGP(DSMS, LOG_NOTICE,
+		     "forward %s (%s): attempt %u failed (%s): retry in %" PRIu64 " ms", a->id,
+		     a->name, a->n, why, delay);
 		count("retry");
 		char next[24];
 		snprintf(next, sizeof(next), "%" PRId64, gw_now_ms() + (int64_t)delay);
@@ -364,8 +374,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int sms_forward_new(struct ev_loop *loop, struct store_redis *redis, struct http_client *http,
-		    json_t *forwards, const struct sms_forward_opts *o,
-		    sms_forward_reply_fn reply, void *reply_cls, struct sms_forward **out)
+		    json_t *forwards, const struct sms_forward_opts *o, sms_forward_reply_fn reply,
+		    void *reply_cls, struct sms_forward **out)
 {
 	struct sms_forward *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -394,8 +404,8 @@ int sms_forward_new(struct ev_loop *loop, struct store_redis *redis, struct http
 		const char *url = cfg_str(v, "url");
 		const char *sf = cfg_str(v, "secret_file");
 		if (!url || strncmp(url, "http", 4) != 0 || !sf || !sf[0]) {
-			LOGP(DCONF, LOG_ERROR, "forwards.%s: needs url (http/https) and secret_file",
-			     name);
+			LOGP(DCONF, LOG_ERROR,
+			     "forwards.%s: needs url (http/https) and secret_file", name);
 			sms_forward_free(f);
 			return GW_ECONFIG;
 		}
@@ -406,8 +416,8 @@ int sms_forward_new(struct ev_loop *loop, struct store_redis *redis, struct http
 			sms_forward_free(f);
 			return GW_ECONFIG;
 		}
-		while (t->secret_len &&
-		       (t->secret[t->secret_len - 1] == '\n' || t->secret[t->secret_len - 1] == '\r'))
+		while (t->secret_len && (t->secret[t->secret_len - 1] == '\n' ||
+					 t->secret[t->secret_len - 1] == '\r'))
 			t->secret[--t->secret_len] = '\0';
 		f->nt++;
 		if (!(t->url = strdup(url))) {

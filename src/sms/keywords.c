@@ -53,21 +53,26 @@ const char *sms_kw_builtin_name(enum sms_kw_builtin b)
 
 /* English (the opt-out words carriers and aggregators honour) and Swahili. */
 static const char *const syn_help[] = {"HELP", "INFO", "MSAADA", "SAIDIA", NULL};
-static const char *const syn_stop[] = {"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
-				       "OPTOUT", "SITISHA", "ACHA", "SIMAMISHA", NULL};
-static const char *const syn_stopall[] = {"STOPALL", "STOP ALL", "UNSUBSCRIBE ALL",
+static const char *const syn_stop[] = {"STOP",	 "UNSUBSCRIBE", "CANCEL", "END",       "QUIT",
+				       "OPTOUT", "SITISHA",	"ACHA",	  "SIMAMISHA", NULL};
+static const char *const syn_stopall[] = {"STOPALL",	  "STOP ALL",  "UNSUBSCRIBE ALL",
 					  "SITISHA YOTE", "ACHA YOTE", NULL};
-static const char *const syn_start[] = {"START", "UNSTOP", "SUBSCRIBE", "YES",
-					"ANZA", "ANZISHA", "REJESHA", NULL};
+static const char *const syn_start[] = {"START", "UNSTOP",  "SUBSCRIBE", "YES",
+					"ANZA",	 "ANZISHA", "REJESHA",	 NULL};
 
 const char *const *sms_kw_builtin_synonyms(enum sms_kw_builtin b)
 {
 	switch (b) {
-	case SMS_KW_HELP: return syn_help;
-	case SMS_KW_STOP: return syn_stop;
-	case SMS_KW_STOPALL: return syn_stopall;
-	case SMS_KW_START: return syn_start;
-	default: return NULL;
+	case SMS_KW_HELP:
+		return syn_help;
+	case SMS_KW_STOP:
+		return syn_stop;
+	case SMS_KW_STOPALL:
+		return syn_stopall;
+	case SMS_KW_START:
+		return syn_start;
+	default:
+		return NULL;
 	}
 }
 
@@ -91,18 +96,30 @@ static const char *const text_keys[SMS_KW_TEXT_COUNT] = {"help", "stop", "stopal
 /* Base letters (upper case) of U+00C0..U+017F; "" = not a letter (× ÷), two letters
  * for ligatures. Index = code point - 0xC0. */
 static const char *const fold_tab[0x180 - 0xC0] = {
-    /* C0 */ "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
-    /* D0 */ "D", "N", "O", "O", "O", "O", "O", "", "O", "U", "U", "U", "U", "Y", "TH", "SS",
-    /* E0 */ "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
-    /* F0 */ "D", "N", "O", "O", "O", "O", "O", "", "O", "U", "U", "U", "U", "Y", "TH", "Y",
-    /* 100 */ "A", "A", "A", "A", "A", "A", "C", "C", "C", "C", "C", "C", "C", "C", "D", "D",
-    /* 110 */ "D", "D", "E", "E", "E", "E", "E", "E", "E", "E", "E", "E", "G", "G", "G", "G",
-    /* 120 */ "G", "G", "G", "G", "H", "H", "H", "H", "I", "I", "I", "I", "I", "I", "I", "I",
-    /* 130 */ "I", "I", "IJ", "IJ", "J", "J", "K", "K", "K", "L", "L", "L", "L", "L", "L", "L",
-    /* 140 */ "L", "L", "L", "N", "N", "N", "N", "N", "N", "N", "N", "N", "O", "O", "O", "O",
-    /* 150 */ "O", "O", "OE", "OE", "R", "R", "R", "R", "R", "R", "S", "S", "S", "S", "S", "S",
-    /* 160 */ "S", "S", "T", "T", "T", "T", "T", "T", "U", "U", "U", "U", "U", "U", "U", "U",
-    /* 170 */ "U", "U", "U", "U", "W", "W", "Y", "Y", "Y", "Z", "Z", "Z", "Z", "Z", "Z", "S",
+    /* C0 */ "A",  "A", "A",  "A",  "A", "A", "AE", "C",
+    "E",	   "E", "E",  "E",  "I", "I", "I",  "I",
+    /* D0 */ "D",  "N", "O",  "O",  "O", "O", "O",  "",
+    "O",	   "U", "U",  "U",  "U", "Y", "TH", "SS",
+    /* E0 */ "A",  "A", "A",  "A",  "A", "A", "AE", "C",
+    "E",	   "E", "E",  "E",  "I", "I", "I",  "I",
+    /* F0 */ "D",  "N", "O",  "O",  "O", "O", "O",  "",
+    "O",	   "U", "U",  "U",  "U", "Y", "TH", "Y",
+    /* 100 */ "A", "A", "A",  "A",  "A", "A", "C",  "C",
+    "C",	   "C", "C",  "C",  "C", "C", "D",  "D",
+    /* 110 */ "D", "D", "E",  "E",  "E", "E", "E",  "E",
+    "E",	   "E", "E",  "E",  "G", "G", "G",  "G",
+    /* 120 */ "G", "G", "G",  "G",  "H", "H", "H",  "H",
+    "I",	   "I", "I",  "I",  "I", "I", "I",  "I",
+    /* 130 */ "I", "I", "IJ", "IJ", "J", "J", "K",  "K",
+    "K",	   "L", "L",  "L",  "L", "L", "L",  "L",
+    /* 140 */ "L", "L", "L",  "N",  "N", "N", "N",  "N",
+    "N",	   "N", "N",  "N",  "O", "O", "O",  "O",
+    /* 150 */ "O", "O", "OE", "OE", "R", "R", "R",  "R",
+    "R",	   "R", "S",  "S",  "S", "S", "S",  "S",
+    /* 160 */ "S", "S", "T",  "T",  "T", "T", "T",  "T",
+    "U",	   "U", "U",  "U",  "U", "U", "U",  "U",
+    /* 170 */ "U", "U", "U",  "U",  "W", "W", "Y",  "Y",
+    "Y",	   "Z", "Z",  "Z",  "Z", "Z", "Z",  "S",
 };
 
 /* Decode one UTF-8 sequence at @p s (n bytes left): code point, or -1 for an invalid
@@ -237,8 +254,8 @@ static int add_word(struct sms_kw_code *c, const char *raw, unsigned entry, char
 	char w[SMS_KW_WORD_MAX * 2 + 1];
 	long n = sms_kw_normalize(raw, strlen(raw), w, sizeof(w));
 	if (n <= 0 || n > SMS_KW_WORD_MAX) {
-		seterr(err, errsz, "short code %s: keyword \"%s\" is empty or longer than %d", c->code,
-		       raw, SMS_KW_WORD_MAX);
+		seterr(err, errsz, "short code %s: keyword \"%s\" is empty or longer than %d",
+		       c->code, raw, SMS_KW_WORD_MAX);
 		return GW_ECONFIG;
 	}
 	for (unsigned i = 0; i < c->nwords; i++)
@@ -311,7 +328,8 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 		return GW_ENOMEM;
 	json_t *texts = o ? json_object_get(o, "texts") : NULL;
 	for (unsigned t = 0; t < SMS_KW_TEXT_COUNT; t++) {
-		const char *v = texts ? json_string_value(json_object_get(texts, text_keys[t])) : NULL;
+		const char *v =
+		    texts ? json_string_value(json_object_get(texts, text_keys[t])) : NULL;
 		if (texts && json_object_get(texts, text_keys[t]) && !v) {
 			seterr(err, errsz, "short code %s: texts.%s must be a string", code,
 			       text_keys[t]);
@@ -336,8 +354,8 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 		json_t *kw = json_array_get(kws, i);
 		const char *word = json_string_value(json_object_get(kw, "keyword"));
 		if (!json_is_object(kw) || !word) {
-			seterr(err, errsz, "short code %s: keywords[%zu] needs a \"keyword\" string",
-			       code, i);
+			seterr(err, errsz,
+			       "short code %s: keywords[%zu] needs a \"keyword\" string", code, i);
 			return GW_ECONFIG;
 		}
 		const char *menu = json_string_value(json_object_get(kw, "menu"));
@@ -347,15 +365,16 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 		json_t *aliases = json_object_get(kw, "aliases");
 		int ntargets = !!menu + !!fwd + !!bi;
 		if (ntargets > 1 || (ntargets == 0 && !reply)) {
-			seterr(err, errsz,
-			       "short code %s: keyword %s needs exactly one of menu, forward, builtin "
-			       "(or a reply alone)",
-			       code, word);
+			seterr(
+			    err, errsz,
+			    "short code %s: keyword %s needs exactly one of menu, forward, builtin "
+			    "(or a reply alone)",
+			    code, word);
 			return GW_ECONFIG;
 		}
 		if (aliases && !json_is_array(aliases)) {
-			seterr(err, errsz, "short code %s: keyword %s: aliases must be an array", code,
-			       word);
+			seterr(err, errsz, "short code %s: keyword %s: aliases must be an array",
+			       code, word);
 			return GW_ECONFIG;
 		}
 		unsigned idx;
@@ -366,7 +385,8 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 					b = (int)j;
 			if (b < 0) {
 				seterr(err, errsz,
-				       "short code %s: keyword %s: unknown builtin \"%s\" (help, stop, "
+				       "short code %s: keyword %s: unknown builtin \"%s\" (help, "
+				       "stop, "
 				       "stopall, start)",
 				       code, word, bi);
 				return GW_ECONFIG;
@@ -379,9 +399,10 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 			if (menu || fwd) {
 				const char *ref = menu ? menu : fwd;
 				if (!ident_ok(ref)) {
-					seterr(err, errsz,
-					       "short code %s: keyword %s: \"%s\" is not a valid name",
-					       code, word, ref);
+					seterr(
+					    err, errsz,
+					    "short code %s: keyword %s: \"%s\" is not a valid name",
+					    code, word, ref);
 					return GW_ECONFIG;
 				}
 				e->target = menu ? SMS_KW_MENU : SMS_KW_FORWARD;
@@ -400,8 +421,9 @@ static int compile_code(struct sms_keywords *k, struct sms_kw_code *c, const cha
 		for (size_t j = 0; aliases && j < json_array_size(aliases); j++) {
 			const char *a = json_string_value(json_array_get(aliases, j));
 			if (!a) {
-				seterr(err, errsz, "short code %s: keyword %s: aliases[%zu] not a string",
-				       code, word, j);
+				seterr(err, errsz,
+				       "short code %s: keyword %s: aliases[%zu] not a string", code,
+				       word, j);
 				return GW_ECONFIG;
 			}
 			if ((rc = add_word(c, a, idx, err, errsz)))
@@ -456,8 +478,9 @@ int sms_keywords_load_buffer(const char *buf, size_t len, struct sms_keywords **
 	json_object_foreach(codes, code, o)
 	{
 		if (!code_ok(code) || !json_is_object(o)) {
-			seterr(err, errsz, "short code \"%s\": must be digits/letters (or \"*\") with "
-					   "an object",
+			seterr(err, errsz,
+			       "short code \"%s\": must be digits/letters (or \"*\") with "
+			       "an object",
 			       code);
 			rc = GW_ECONFIG;
 			goto out;

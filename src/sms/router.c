@@ -27,9 +27,9 @@
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
 
-#define MAX_MENUS 16
+#define MAX_MENUS      16
 #define FLOW_INPUT_MAX 182
-#define NOT_BY_SMS "Sorry, this service is not available by SMS right now. Please try later."
+#define NOT_BY_SMS     "Sorry, this service is not available by SMS right now. Please try later."
 
 struct flow_menu {
 	char id[64];
@@ -88,8 +88,8 @@ static void count_mo(const char *outcome, const char *target)
 {
 	char lb[96];
 	snprintf(lb, sizeof(lb), "outcome=\"%s\",target=\"%s\"", outcome, target);
-	metric_inc(metrics_counter("ussdgw_sms_mo_total", "MO SMS handled by outcome and target",
-				   lb));
+	metric_inc(
+	    metrics_counter("ussdgw_sms_mo_total", "MO SMS handled by outcome and target", lb));
 }
 
 static void ctx_free(struct mo_ctx *c)
@@ -108,8 +108,9 @@ static void respond(struct mo_ctx *c, uint32_t status)
 {
 	char mb[LOG_MSISDN_BUFSZ];
 	if (status == ESME_ROK)
-		LOGP(DSMS, LOG_INFO, "MO from %s to %s: %s%s%s, answered", log_msisdn(mb, c->msisdn),
-		     c->to, c->target, c->m.entry ? " " : "", c->m.entry ? c->m.entry->keyword : "");
+		LOGP(DSMS, LOG_INFO, "MO from %s to %s: %s%s%s, answered",
+		     log_msisdn(mb, c->msisdn), c->to, c->target, c->m.entry ? " " : "",
+		     c->m.entry ? c->m.entry->keyword : "");
 	else
 		LOGP(DSMS, LOG_NOTICE, "MO from %s to %s (%s): ESME_RX_T_APPN, the SMSC redelivers",
 		     log_msisdn(mb, c->msisdn), c->to, c->target);
@@ -146,16 +147,21 @@ static void flow_side_sms(struct mo_ctx *c)
 	for (size_t i = 0; c->have_out && i < c->out.nactions; i++) {
 		const struct menu_action *a = &c->out.actions[i];
 		if (a->kind != MENU_ACT_SMS) {
-			LOGP(DSMS, LOG_NOTICE, "flow %s: %s action not run in an SMS flow", c->fm->id,
-			     menu_action_kind_name(a->kind));
+			LOGP(DSMS, LOG_NOTICE, "flow %s: %s action not run in an SMS flow",
+			     c->fm->id, menu_action_kind_name(a->kind));
 			continue;
 		}
 		const char *to = json_string_value(json_object_get(a->params, "to"));
 		const char *text = json_string_value(json_object_get(a->params, "text"));
 		enum sms_class k = SMS_CLASS_TRANSACTIONAL;
 		sms_class_parse(json_string_value(json_object_get(a->params, "class")), &k);
-		struct sms_mt mt = {.to = to, .from = c->to, .text = text, .cls = k,
-				    .service = c->service, .dst_ton = 1, .dst_npi = 1,
+		struct sms_mt mt = {.to = to,
+				    .from = c->to,
+				    .text = text,
+				    .cls = k,
+				    .service = c->service,
+				    .dst_ton = 1,
+				    .dst_npi = 1,
 				    .registered_delivery = -1};
 		if (to && text)
 			sms_egress_submit(c->r->egress, &mt, side_done, NULL);
@@ -330,8 +336,9 @@ static void flow_step(struct mo_ctx *c, const struct menu_state *in, const struc
 	}
 	if (out.screen >= 0)
 		snprintf(c->screen, sizeof(c->screen), "%s",
-			 menu_screen_id(m, (size_t)out.screen) ? menu_screen_id(m, (size_t)out.screen)
-							       : "");
+			 menu_screen_id(m, (size_t)out.screen)
+			     ? menu_screen_id(m, (size_t)out.screen)
+			     : "");
 	bool live = c->out.kind == MENU_OUT_CONTINUE;
 	if (c->out.kind == MENU_OUT_WAIT) {
 		/* An awaited action (HTTP, payment, PIN check) has no runner on the SMS side. */
@@ -499,9 +506,15 @@ static void by_keyword(struct mo_ctx *c)
 		return;
 	}
 	switch (c->m.entry->target) {
-	case SMS_KW_BUILTIN: handle_builtin(c); return;
-	case SMS_KW_MENU: flow_new(c); return;
-	case SMS_KW_FORWARD: handle_forward(c); return;
+	case SMS_KW_BUILTIN:
+		handle_builtin(c);
+		return;
+	case SMS_KW_MENU:
+		flow_new(c);
+		return;
+	case SMS_KW_FORWARD:
+		handle_forward(c);
+		return;
 	case SMS_KW_REPLY:
 		c->target = "reply";
 		snprintf(c->reply, sizeof(c->reply), "%s", c->m.entry->reply);
@@ -683,8 +696,13 @@ static void forward_reply(void *cls, const char *to, const char *from, const cha
 			  const char *text)
 {
 	struct router *r = cls;
-	struct sms_mt mt = {.to = to, .from = from, .text = text, .cls = SMS_CLASS_REPLY,
-			    .service = service, .dst_ton = 1, .dst_npi = 1,
+	struct sms_mt mt = {.to = to,
+			    .from = from,
+			    .text = text,
+			    .cls = SMS_CLASS_REPLY,
+			    .service = service,
+			    .dst_ton = 1,
+			    .dst_npi = 1,
 			    .registered_delivery = -1};
 	if (sms_egress_submit(r->egress, &mt, side_done, NULL) != 0)
 		LOGP(DSMS, LOG_NOTICE, "forward reply not submitted");
@@ -796,7 +814,8 @@ static int svc_start(struct gw_node *node, void **state)
 	}
 	for (size_t i = 0; sms_keywords_forward_ref(r->kw, i); i++)
 		if (!sms_forward_known(r->fwd, sms_keywords_forward_ref(r->kw, i))) {
-			LOGP(DCONF, LOG_ERROR, "sms.keywords_file: forward \"%s\" is not in forwards{}",
+			LOGP(DCONF, LOG_ERROR,
+			     "sms.keywords_file: forward \"%s\" is not in forwards{}",
 			     sms_keywords_forward_ref(r->kw, i));
 			router_free(r);
 			return GW_ECONFIG;

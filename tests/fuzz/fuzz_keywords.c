@@ -12,7 +12,8 @@
 static const char kw_file[] =
     "{\"shortcodes\": {"
     " \"384\": {\"service\": \"wallet\", \"keywords\": ["
-    "  {\"keyword\": \"BAL\", \"aliases\": [\"BALANCE\", \"SALIO\", \"SOLDE\"], \"menu\": \"smsbal\"},"
+    "  {\"keyword\": \"BAL\", \"aliases\": [\"BALANCE\", \"SALIO\", \"SOLDE\"], \"menu\": "
+    "\"smsbal\"},"
     "  {\"keyword\": \"CAFÉ\", \"aliases\": [\"KAHAWA\"], \"reply\": \"Coffee\"},"
     "  {\"keyword\": \"JOIN CLUB\", \"forward\": \"crm\"},"
     "  {\"keyword\": \"OPTOUT NOW\", \"builtin\": \"stop\"}]},"

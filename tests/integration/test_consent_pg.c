@@ -52,8 +52,9 @@ static const char *need_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !*v)
-		fail_msg("%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
-			 name);
+		fail_msg(
+		    "%s is not set: run under tools/run-tests or eval \"$(tools/devstack env)\"",
+		    name);
 	return v;
 }
 
@@ -141,9 +142,14 @@ static int teardown(void **state)
 static void change(struct sms_consent *c, const char *msisdn, enum sms_consent_action a,
 		   struct done *d)
 {
-	struct sms_consent_change ch = {.msisdn = msisdn, .service = "svc1", .action = a,
-					.channel = "sms", .shortcode = "384", .keyword = "STOP",
-					.link = "l1", .answered = "ok, stopped"};
+	struct sms_consent_change ch = {.msisdn = msisdn,
+					.service = "svc1",
+					.action = a,
+					.channel = "sms",
+					.shortcode = "384",
+					.keyword = "STOP",
+					.link = "l1",
+					.answered = "ok, stopped"};
 	memset(d, 0, sizeof(*d));
 	assert_int_equal(sms_consent_change(c, &ch, changed, d), 0);
 	assert_int_equal(d->calls, 0); /* never from inside the call */
@@ -154,7 +160,8 @@ static void change(struct sms_consent *c, const char *msisdn, enum sms_consent_a
 static void test_view_outbox_ledger(void **state)
 {
 	(void)state;
-	struct store_redis_opts ro = {.host = "127.0.0.1", .port = atoi(need_env("USSDGW_REDIS_PORT"))};
+	struct store_redis_opts ro = {.host = "127.0.0.1",
+				      .port = atoi(need_env("USSDGW_REDIS_PORT"))};
 	struct store_redis *r = NULL;
 	assert_int_equal(store_redis_new(loop, &ro, &r), 0);
 	RUN_UNTIL(store_redis_connected(r));
@@ -192,7 +199,8 @@ static void test_view_outbox_ledger(void **state)
 	/* With PostgreSQL: the outbox drains into the ledger. */
 	assert_int_equal(sms_consent_new(loop, r, pg, kr, "t1", 50, &c), 0);
 	for (int i = 0; i < 400; i++) {
-		pg_str(n, sizeof(n), "SELECT count(*) FROM consent_event WHERE msisdn_token = $1", tok);
+		pg_str(n, sizeof(n), "SELECT count(*) FROM consent_event WHERE msisdn_token = $1",
+		       tok);
 		if (!strcmp(n, "2"))
 			break;
 		ev_run(loop, EVRUN_ONCE);

@@ -15,7 +15,8 @@ static void test_sign(void **state)
 	char sig[3 + 64 + 1];
 	/* printf '%s' '1764079200.{"a":1}' | openssl dgst -sha256 -hmac k3y */
 	sms_forward_sign("k3y", 3, "1764079200", "{\"a\":1}", sig);
-	assert_string_equal(sig, "v1=dbc7dac08e3a838e152094ba3be57f0b1dd7c7307855080e58d0667d1dd18dd8");
+	assert_string_equal(sig,
+			    "v1=dbc7dac08e3a838e152094ba3be57f0b1dd7c7307855080e58d0667d1dd18dd8");
 	/* The timestamp is covered: another one, another signature. */
 	char sig2[3 + 64 + 1];
 	sms_forward_sign("k3y", 3, "1764079201", "{\"a\":1}", sig2);

@@ -14,11 +14,13 @@ static const char file[] =
     "{\"shortcodes\": {"
     " \"384\": {\"service\": \"wallet\", \"texts\": {\"help\": \"{service} help: {keywords}\"},"
     "  \"keywords\": ["
-    "  {\"keyword\": \"BAL\", \"aliases\": [\"BALANCE\", \"SALIO\", \"Sóldé\"], \"menu\": \"smsbal\"},"
+    "  {\"keyword\": \"BAL\", \"aliases\": [\"BALANCE\", \"SALIO\", \"Sóldé\"], \"menu\": "
+    "\"smsbal\"},"
     "  {\"keyword\": \"JOIN\", \"forward\": \"crm\", \"reply\": \"Thanks\"},"
     "  {\"keyword\": \"JOIN CLUB\", \"forward\": \"club\"},"
     "  {\"keyword\": \"HALT\", \"builtin\": \"stop\"}]},"
-    " \"500\": {\"service\": \"news\", \"keywords\": [{\"keyword\": \"NEWS\", \"reply\": \"Today: rain\"}]}"
+    " \"500\": {\"service\": \"news\", \"keywords\": [{\"keyword\": \"NEWS\", \"reply\": \"Today: "
+    "rain\"}]}"
     "}}";
 
 static struct sms_keywords *load(void)
@@ -49,7 +51,9 @@ static void test_normalize(void **state)
 	norm("ÀÉÎÕÜ ñç", "AEIOU NC");
 	norm("Œuvre Straße", "OEUVRE STRASSE");
 	norm("stop, all!!", "STOP ALL");
-	norm("a\xff" "b", "A B"); /* invalid UTF-8 separates */
+	norm("a\xff"
+	     "b",
+	     "A B");				/* invalid UTF-8 separates */
 	norm("x\xe2\x82\xac", "X\xe2\x82\xac"); /* other scripts kept as they are */
 	norm("", "");
 	char small[4];
@@ -151,9 +155,11 @@ static void test_errors(void **state)
 	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"Q\", \"menu\": \"m\", "
 	    "\"forward\": \"f\"}]}}}",
 	    GW_ECONFIG, "exactly one");
-	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"Q\", \"builtin\": \"nope\"}]}}}",
+	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"Q\", \"builtin\": "
+	    "\"nope\"}]}}}",
 	    GW_ECONFIG, "unknown builtin");
-	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"CANCEL\", \"menu\": \"m\"}]}}}",
+	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"CANCEL\", \"menu\": "
+	    "\"m\"}]}}}",
 	    GW_ECONFIG, "used twice");
 	bad("{\"shortcodes\": {\"1\": {\"keywords\": [{\"keyword\": \"Q\", \"menu\": \"../x\"}]}}}",
 	    GW_ECONFIG, "not a valid name");

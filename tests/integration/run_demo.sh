@@ -19,7 +19,7 @@ redis-cli -p "$USSDGW_REDIS_PORT" DEL "ussd:{demo-mno:254700000001}:s" > /dev/nu
 	printf '4\n'; sleep 1
 	printf '1\n'; sleep 1
 	printf '1234\n'; sleep 1.5
-	printf 'sms 384 Saa\n'; sleep 2
+	printf 'sms 384 Saa\n'; sleep 3
 	printf 'quit\n'
 } | timeout 50 "$src/tools/run-demo" --build "$bld" --state "$tmp/state" > "$tmp/out" 2>&1 || fail "run-demo exit status"
 grep -q "Your DemoPesa balance is KES 5,000.00" "$tmp/out" || fail "the balance screen was not shown"

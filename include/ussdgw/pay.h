@@ -119,6 +119,27 @@ typedef void (*pay_settled_fn)(void *cls, const struct pay_settlement *s);
  */
 void pay_set_settled_handler(pay_settled_fn fn, void *cls);
 
+/** A link the subscriber has to open to finish a payment; valid during the call. */
+struct pay_notice {
+	const char *payment_id;
+	const char *session_id;
+	const char *provider;
+	const char *msisdn; /**< E.164 digits */
+	const char *kind;   /**< "approve" (PayPal), "authenticate" (Stripe) */
+	const char *url;
+};
+
+typedef void (*pay_notify_fn)(void *cls, const struct pay_notice *n);
+
+/**
+ * Install the "send this link to the subscriber" hook (one; NULL removes it).
+ * Called once per payment that needs the subscriber (PayPal approval, Stripe
+ * authentication), after the pending state is committed; the SMS egress
+ * sends it as a transactional SMS. Without a hook the link is logged (the
+ * URL is not: it is a bearer of the payment) and audited as not sent.
+ */
+void pay_set_notify_handler(pay_notify_fn fn, void *cls);
+
 /* ---- the provider interface ---------------------------------------------- */
 
 struct pay_provider;
@@ -154,6 +175,13 @@ struct pay_result {
 	enum pay_state state;	  /**< query OK: the final state it reports */
 	const char *result_code;  /**< provider code as text ("0", "1032", "SFC_IC0003"), "" */
 	const char *result_desc;  /**< provider text, "" */
+	/** start OK: a link the subscriber must open to finish (PayPal approval,
+	 *  Stripe authentication); NULL or "" when none. Sent by the notice hook. */
+	const char *customer_link;
+	const char *link_kind; /**< "approve", "authenticate" */
+	/** the provider's receipt when the answer carries one (charge, capture,
+	 *  financial transaction id); NULL or "" */
+	const char *receipt;
 };
 
 typedef void (*pay_result_cb)(void *cls, const struct pay_result *r);
@@ -168,6 +196,24 @@ struct pay_callback_info {
 	int64_t amount_minor; /**< -1: not given */
 	char msisdn[20];      /**< E.164 digits, "" when not given or masked */
 };
+
+/** A webhook (Stripe, PayPal) as a provider client parsed it. */
+struct pay_webhook_event {
+	char event_id[96];     /**< evt_..., WH-...: the de-duplication key */
+	char event_type[64];   /**< payment_intent.succeeded, PAYMENT.CAPTURE.COMPLETED ... */
+	char object_id[96];    /**< the resource the event is about (pi_..., capture id) */
+	char provider_ref[96]; /**< the payment's reference (PaymentIntent id, order id) */
+	char payment_id[37];   /**< the gateway's id carried back (metadata, custom_id); "" */
+	enum pay_state state;  /**< what the event claims; PAY_PENDING when it settles nothing */
+	int64_t amount_minor;  /**< -1: not given */
+	char currency[4];      /**< "" when not given */
+};
+
+/** Header lookup for webhook verification (case-insensitive name; NULL: absent). */
+typedef const char *(*pay_header_fn)(void *cls, const char *name);
+
+/** A verification's verdict: 0 (authentic) or a pay_webhook_verdict (pay_webhook.h). */
+typedef void (*pay_verify_cb)(void *cls, int verdict);
 
 struct pay_provider_ops {
 	const char *type; /**< "daraja" */
@@ -193,6 +239,15 @@ struct pay_provider_ops {
 	/** Convert minor units of @p currency into the provider's wire amount (text);
 	 *  GW_EINVAL when the provider cannot carry it (e.g. KES cents on Daraja). */
 	int (*wire_amount)(int64_t minor, const char *currency, char *out, size_t n);
+	/** Webhook providers only (NULL otherwise): check the signature of a
+	 *  delivery over its raw @p body (borrowed for the call; what the check
+	 *  needs later is copied). @p cb runs once, never from inside the call,
+	 *  unless the op is abandoned. NULL: could not start (memory). */
+	struct pay_op *(*verify_webhook)(struct pay_provider *p, pay_header_fn hdr, void *hdr_cls,
+					 const char *body, size_t len, pay_verify_cb cb, void *cls);
+	/** Webhook providers only: parse a verified body. 0, GW_EPROTO_MALFORMED,
+	 *  or GW_ENOTSUP for an event type that concerns no payment. */
+	int (*parse_webhook)(const char *body, size_t len, struct pay_webhook_event *out);
 };
 
 /** The provider types built in. @return the ops for @p type or NULL. */

@@ -108,7 +108,9 @@ int http_callbacks_mount(struct http_server *srv)
 	int rc;
 	if ((rc =
 		 http_server_route(srv, "POST", "/callbacks/{provider}/{token}", dispatch, NULL)) ||
-	    (rc = http_server_route(srv, "GET", "/callbacks/{provider}/{token}", dispatch, NULL)))
+	    (rc = http_server_route(srv, "GET", "/callbacks/{provider}/{token}", dispatch, NULL)) ||
+	    /* MTN MoMo delivers with PUT by default (specs/payments.md 4.3) */
+	    (rc = http_server_route(srv, "PUT", "/callbacks/{provider}/{token}", dispatch, NULL)))
 		return rc;
 	return 0;
 }

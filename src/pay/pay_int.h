@@ -30,6 +30,8 @@ struct pay_prov {
 	char callback_base[256];
 	char sources[PAY_MAX_SOURCES][48]; /**< allowed callback source addresses */
 	unsigned n_sources;
+	/** webhook providers: the path token of /callbacks/<name>/<token> */
+	char webhook_token[129];
 	/* circuit breaker */
 	unsigned breaker_threshold;
 	unsigned breaker_open_ms;
@@ -61,6 +63,8 @@ struct pay_svc {
 	/* hooks */
 	pay_settled_fn settled;
 	void *settled_cls;
+	pay_notify_fn notify;
+	void *notify_cls;
 	enum pay_crash crash_at;
 	bool test_trigger;
 	bool stopping;
@@ -93,6 +97,12 @@ void pay_apply(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_
 	       const char *receipt, const char *code, const char *desc, const char *review,
 	       const char *why);
 
+/** pay_apply(), and once the move is committed, send @p link (kind @p kind)
+ *  to the subscriber through the notify hook (pay_set_notify_handler()). */
+void pay_apply_link(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_state to,
+		    const enum pay_state *from, size_t n_from, const char *provider_ref,
+		    const char *receipt, const char *why, const char *kind, const char *link);
+
 /** Confirm by a provider query, then apply (callbacks and reconciliation); a
  *  payment still pending at the provider is expired when @p expire_if_pending.
  *  @p cb_state / @p receipt: what a callback claimed (PAY_STATE_COUNT: none). */
@@ -101,6 +111,30 @@ void pay_confirm(struct pay_svc *s, struct pay_prov *pv, const char *id, const c
 
 /** callbacks.c: the public listener's handler for provider @p pv. */
 int pay_callback_http(struct http_req *req, const char *token, void *cls);
+
+/* ---- provider_util.c: shared by the provider clients ---- */
+
+/** Check a provider base URL (https; plain http only on loopback), copy it
+ *  without a trailing '/'. @return 0 or GW_ECONFIG (logged). */
+int pay_base_url(const char *name, const char *url, char *out, size_t n, bool *loopback);
+/** Read a secret file (0600), trailing newlines cut. Free with secfile_free(). */
+int pay_read_secret(const char *path, char **out, size_t *len);
+/** Backoff for attempt @p n: 500 ms doubling to 5 s, jitter into the upper half. */
+double pay_backoff_s(unsigned n);
+/** Copy a JSON string member into @p out; false when absent, not a string or too long. */
+bool pay_jcopy(json_t *o, const char *key, char *out, size_t n);
+struct http_result;
+/**
+ * Read an OAuth-style token answer ({"access_token", "expires_in"}) into
+ * @p token, and the time to refresh it into @p expires_ms: @p early_s before
+ * expiry for long lifetimes, at 90 % of a lifetime of ten minutes or less.
+ * @return 0, the transport error, GW_EPERM (401), GW_EPEER_STATUS (other
+ * status) or GW_EPROTO_MALFORMED; @p token is emptied on failure. Logs as @p name.
+ */
+int pay_token_answer(const char *name, const struct http_result *res, long long early_s,
+		     char *token, size_t token_sz, int64_t *expires_ms);
+/** Form-encode @p v (application/x-www-form-urlencoded) into @p out. */
+int pay_form_escape(const char *v, char *out, size_t n);
 
 /** reconcile.c */
 void pay_reconcile_start(struct pay_svc *s);

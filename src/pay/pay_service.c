@@ -22,12 +22,16 @@
 #include "ussdgw/log.h"
 #include "ussdgw/metrics.h"
 #include "ussdgw/msisdn.h"
+#include "ussdgw/pay_momo.h"
 #include "ussdgw/pay_mpesa.h"
+#include "ussdgw/pay_paypal.h"
+#include "ussdgw/pay_stripe.h"
 #include "ussdgw/store_pg.h"
 
 struct pay_svc *pay_svc_current;
 
-static const struct pay_provider_ops *const builtin[] = {&pay_mpesa_ops};
+static const struct pay_provider_ops *const builtin[] = {&pay_mpesa_ops, &pay_stripe_ops,
+							 &pay_paypal_ops, &pay_momo_ops};
 
 const struct pay_provider_ops *pay_provider_ops_find(const char *type)
 {
@@ -139,7 +143,34 @@ struct apply_ctx {
 	char id[37];
 	char why[48];
 	char receipt[32];
+	char kind[16];
+	char link[512];
 };
+
+static void notify_link(struct pay_svc *s, struct apply_ctx *a, const struct payment_advance_res *r)
+{
+	struct pay_notice n = {
+	    .payment_id = a->id,
+	    .session_id = r->session_id,
+	    .provider = a->provider,
+	    .msisdn = r->msisdn,
+	    .kind = a->kind,
+	    .url = a->link,
+	};
+	if (s->notify) {
+		s->notify(s->notify_cls, &n);
+		pay_audit(a->id, r->session_id, r->msisdn, "link", "handed_to_sms", "kind", a->kind,
+			  NULL, NULL);
+	} else {
+		/* The SMS egress is not wired yet: say so, never print the URL
+		 * (it lets its holder act on the payment). */
+		LOGP(DPAY, LOG_NOTICE,
+		     "payment %s: %s link for the subscriber not sent: no notify handler installed",
+		     a->id, a->kind);
+		pay_audit(a->id, r->session_id, r->msisdn, "link", "not_sent", "kind", a->kind,
+			  "why", "no notify handler");
+	}
+}
 
 static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 {
@@ -174,6 +205,8 @@ static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 		  late ? "late" : "ok", "from", pay_state_name(r->old_state), "why", a->why);
 	if (r->new_state == PAY_PENDING)
 		pay_crash_point(s, PAY_CRASH_STORED);
+	if (a->link[0])
+		notify_link(s, a, r);
 	if (pay_state_settled(r->new_state)) {
 		struct pay_settlement st = {
 		    .payment_id = a->id,
@@ -198,14 +231,18 @@ static void apply_done(void *cls, int err, const struct payment_advance_res *r)
 	free(a);
 }
 
-void pay_apply(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_state to,
-	       const enum pay_state *from, size_t n_from, const char *provider_ref,
-	       const char *receipt, const char *code, const char *desc, const char *review,
-	       const char *why)
+static void apply_ex(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_state to,
+		     const enum pay_state *from, size_t n_from, const char *provider_ref,
+		     const char *receipt, const char *code, const char *desc, const char *review,
+		     const char *why, const char *kind, const char *link)
 {
 	struct apply_ctx *a = calloc(1, sizeof(*a));
 	if (!a)
 		return;
+	if (link && *link && strlen(link) < sizeof(a->link)) {
+		snprintf(a->kind, sizeof(a->kind), "%s", kind ? kind : "link");
+		snprintf(a->link, sizeof(a->link), "%s", link);
+	}
 	a->s = s;
 	snprintf(a->provider, sizeof(a->provider), "%s", pv ? pv->name : "");
 	snprintf(a->id, sizeof(a->id), "%s", id);
@@ -226,6 +263,23 @@ void pay_apply(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_
 		LOGP(DPAY, LOG_ERROR, "payment %s: cannot send the state change (%s)", id, a->why);
 		free(a);
 	}
+}
+
+void pay_apply(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_state to,
+	       const enum pay_state *from, size_t n_from, const char *provider_ref,
+	       const char *receipt, const char *code, const char *desc, const char *review,
+	       const char *why)
+{
+	apply_ex(s, pv, id, to, from, n_from, provider_ref, receipt, code, desc, review, why, NULL,
+		 NULL);
+}
+
+void pay_apply_link(struct pay_svc *s, struct pay_prov *pv, const char *id, enum pay_state to,
+		    const enum pay_state *from, size_t n_from, const char *provider_ref,
+		    const char *receipt, const char *why, const char *kind, const char *link)
+{
+	apply_ex(s, pv, id, to, from, n_from, provider_ref, receipt, NULL, NULL, NULL, why, kind,
+		 link);
 }
 
 /* ---- confirmation by query ----------------------------------------------- */
@@ -253,7 +307,9 @@ static void confirm_done(void *cls, const struct pay_result *r)
 		if (r->state == PAY_SUCCEEDED) {
 			/* Any state may be lifted to succeeded (late success); a paid
 			 * result is never downgraded, the SQL refuses that. */
-			pay_apply(s, c->pv, c->id, PAY_SUCCEEDED, NULL, 0, c->ref, c->receipt,
+			pay_apply(s, c->pv, c->id, PAY_SUCCEEDED, NULL, 0, c->ref,
+				  c->receipt[0] ? c->receipt
+						: (r->receipt && *r->receipt ? r->receipt : NULL),
 				  r->result_code, r->result_desc, NULL, "confirmed by query");
 		} else if (c->cb_state == PAY_SUCCEEDED) {
 			/* The callback says paid (with a receipt), the query says not:
@@ -373,11 +429,25 @@ static void push_done(void *cls, const struct pay_result *r)
 	static const enum pay_state req[] = {PAY_REQUESTED};
 	switch (r->cls) {
 	case PAY_CALL_OK:
-		pay_apply(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL, NULL, NULL, NULL,
-			  "accepted by the provider");
+		if (r->state == PAY_SUCCEEDED || r->state == PAY_FAILED ||
+		    r->state == PAY_CANCELLED)
+			/* settled in the answer itself (a card charged at once) */
+			pay_apply(s, pv, id, r->state, req, 1, r->provider_ref,
+				  r->receipt && *r->receipt ? r->receipt : NULL, r->result_code,
+				  r->result_desc, NULL, "settled in the provider's answer");
+		else if (r->customer_link && *r->customer_link)
+			pay_apply_link(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL,
+				       "accepted, the subscriber must act",
+				       r->link_kind ? r->link_kind : "approve", r->customer_link);
+		else
+			pay_apply(s, pv, id, PAY_PENDING, req, 1, r->provider_ref, NULL, NULL, NULL,
+				  NULL, "accepted by the provider");
 		break;
 	case PAY_CALL_REFUSED:
-		pay_apply(s, pv, id, PAY_FAILED, req, 1, NULL, NULL,
+		/* a decline may name the provider's object (Stripe's PaymentIntent):
+		 * keep it, so its webhooks match the payment */
+		pay_apply(s, pv, id, PAY_FAILED, req, 1,
+			  r->provider_ref && *r->provider_ref ? r->provider_ref : NULL, NULL,
 			  r->result_code[0] ? r->result_code : gw_errname(r->err),
 			  r->result_desc[0] ? r->result_desc : gw_strerror(r->err), NULL,
 			  "refused by the provider");
@@ -551,6 +621,15 @@ int pay_intent_start(const struct pay_intent *in, pay_started_cb cb, void *cls)
 	return 0;
 }
 
+void pay_set_notify_handler(pay_notify_fn fn, void *cls)
+{
+	struct pay_svc *s = pay_svc_current;
+	if (!s)
+		return;
+	s->notify = fn;
+	s->notify_cls = cls;
+}
+
 void pay_set_settled_handler(pay_settled_fn fn, void *cls)
 {
 	struct pay_svc *s = pay_svc_current;
@@ -595,6 +674,19 @@ static int prov_setup(struct pay_svc *s, struct gw_node *node, const char *name,
 		if (pv->n_sources >= PAY_MAX_SOURCES)
 			break;
 		snprintf(pv->sources[pv->n_sources++], 48, "%s", json_string_value(e));
+	}
+	const char *wt = cfg_str(pc, "webhook_token");
+	if (ops->verify_webhook) {
+		if (!wt || strlen(wt) < 16 || strlen(wt) >= sizeof(pv->webhook_token) ||
+		    strspn(wt,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+			strlen(wt)) {
+			LOGP(DPAY, LOG_ERROR,
+			     "providers.%s.webhook_token: 16-128 characters of [A-Za-z0-9_-]",
+			     name);
+			return GW_ECONFIG;
+		}
+		snprintf(pv->webhook_token, sizeof(pv->webhook_token), "%s", wt);
 	}
 	pv->breaker_threshold = (unsigned)cfg_int(pc, "breaker_failures");
 	pv->breaker_open_ms = (unsigned)cfg_int(pc, "breaker_open_ms");

@@ -52,7 +52,7 @@ jq --arg l "${LINK}b" --argjson p "$SIM2_PORT" --arg hp "$hp" --arg ha "$ha" --a
                  {name: "acme", password_hash: $ha}]
   | .smpp_server = {port: 0, tls_port: -1}
   | .listeners.public = {address: "127.0.0.1", port: $pub}
-  | .payments = {test_trigger: true, query_after_s: 0, reconcile_interval_s: 3600}
+  | .payments = {test_trigger: true, query_after_s: 0, reconcile_interval_s: 1}
   | .providers = {mpesa: {type: "daraja", base_url: $emu, callback_base_url: ("http://127.0.0.1:" + ($pub | tostring)),
                   allowed_sources: ["127.0.0.1"], consumer_key_file: ($t + "/ck"),
                   consumer_secret_file: ($t + "/cs"), passkey_file: ($t + "/pk"),
@@ -121,11 +121,14 @@ wait_for sh -c "! redis-cli -p $USSDGW_REDIS_PORT LRANGE ussdgw:consent:outbox 0
 st=$(mo "$X" 7000 "acha yote" "$CTL_A")
 [ "$st" = "[0]" ] || fail "STOPALL: $st"
 [ "$(rcli HGET "ussdgw:consent:{$tokX}" '*')" = 1 ] || fail "STOPALL not in the view"
-wait_for grep -q "postgres: .*-> READY" <(tail -n 50 "$tmp/gwB.log") || true
+# Node B's PostgreSQL connection is back (its second READY).
+wait_for sh -c "[ \$(grep -c 'postgres postgres: CHECKING -> READY' '$tmp/gwB.log') -ge 2 ]" ||
+	fail "node B did not reconnect to PostgreSQL"
 pay_ok() {
 	curl -sS --max-time 5 -X POST -H 'Content-Type: application/json' \
 		-d "{\"provider\":\"mpesa\",\"amount_minor\":1200,\"currency\":\"KES\",\"msisdn\":\"$X\",\"account_ref\":\"INV7\",\"session_id\":\"s$$\",\"step\":1}" \
-		"http://127.0.0.1:$B_ADMIN/test/pay" > "$tmp/pay.json" && jq -e .payment_id "$tmp/pay.json" > /dev/null
+		"http://127.0.0.1:$B_ADMIN/test/pay" > "$tmp/pay.json" &&
+		jq -e '.payment_id and (.error == null or .error == "GW_OK")' "$tmp/pay.json" > /dev/null
 }
 wait_for pay_ok || fail "payment not started: $(cat "$tmp/pay.json")"
 find_mt "$X" "^Payment received: KES 12.00 for INV7. Receipt [A-Z0-9]+" "$CTL_B" > /dev/null ||

@@ -2,7 +2,8 @@
  * The minimal MO handler: every inbound SMS / USSD PDU handed up by the SMPP
  * links is audited (audit_append, kind sms_mo) and answered ESME_ROK once the
  * record is durable, ESME_RX_T_APPN when it could not be made durable (the SMSC
- * then redelivers). The keyword router replaces it.
+ * then redelivers). The keyword router (sms_router.h) replaces it: while the
+ * "sms" service runs, sms_mo_basic_handle() passes each MO to it.
  */
 #ifndef USSDGW_SMS_MO_BASIC_H
 #define USSDGW_SMS_MO_BASIC_H

@@ -15,7 +15,7 @@
 #include "ussdgw/pay.h"
 #include "ussdgw/smpp_link.h"
 #include "ussdgw/smpp_server.h"
-#include "ussdgw/sms_mo_basic.h"
+#include "ussdgw/sms_router.h"
 #include "ussdgw/store_pg.h"
 #include "ussdgw/store_redis.h"
 #include "ussdgw/ussd_engine.h"
@@ -118,9 +118,11 @@ int main(int argc, char **argv)
 	daemon_add_service(&store_pg_service);
 	daemon_add_service(&audit_service);
 	daemon_add_service(&smpp_links_service);
-	daemon_add_service(&sms_mo_basic_service);
 	daemon_add_service(&smpp_server_service);
 	daemon_add_service(&pay_service);
+	/* The keyword router takes the links' MO first; the USSD engine then takes
+	 * them and hands SMS on to it (sms_mo_basic_handle() -> sms_router_handle()). */
+	daemon_add_service(&sms_router_service);
 	daemon_add_service(&ussd_engine_service);
 	/* Listeners start last (and drain first): what they serve is up by then. */
 	daemon_add_service(&http_admin_service);

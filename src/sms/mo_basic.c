@@ -9,6 +9,7 @@
 #include "ussdgw/log.h"
 #include "ussdgw/metrics.h"
 #include "ussdgw/smpp_link.h"
+#include "ussdgw/sms_router.h"
 
 static void durable(void *cls, int rc)
 {
@@ -33,6 +34,9 @@ static void durable(void *cls, int rc)
 
 void sms_mo_basic_handle(struct smpp_mo *mo)
 {
+	/* The keyword router, when it runs, handles SMS (the USSD engine hands them here). */
+	if (sms_router_handle(mo))
+		return;
 	const struct smpp_pdu *p = smpp_mo_pdu(mo);
 	char ms[24], to[24], parts[8], len[16];
 	snprintf(ms, sizeof(ms), "%.*s", (int)p->source_addr.len, p->source_addr.ptr);

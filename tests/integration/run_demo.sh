@@ -3,7 +3,8 @@
 # simulator as the USSD centre, ussdgw bound to it), a person's keystrokes on
 # the interactive phone walk the menu (a balance, then pay bill to M-Pesa: the
 # session ends with the prompt notice, the emulator charges once and its
-# callback settles the payment), and `quit` stops everything it started.
+# callback settles the payment), an SMS keyword is answered, and `quit` stops
+# everything it started.
 set -euo pipefail
 src=${GW_SOURCE_DIR:?}
 bld=${GW_BUILD_DIR:?}
@@ -41,12 +42,17 @@ paid() { # this run's payments of the demo phone
 		[ "$(paid)" = succeeded ] && break
 		sleep 0.1
 	done
+	# The settled payment's receipt SMS reaches the phone.
+	sleep 3
+	printf 'sms 384 Saa\n'; sleep 3
 	printf 'quit\n'
 } | timeout 90 "$src/tools/run-demo" --build "$bld" --state "$tmp/state" > "$tmp/out" 2>&1 || fail "run-demo exit status"
 grep -q "Your DemoPesa balance is KES 5,000.00" "$tmp/out" || fail "the balance screen was not shown"
 # (the phone wraps the screen in a box: match the notice's lines)
 grep -q "You will receive an M-Pesa prompt" "$tmp/out" && grep -q "Dial \*384# to check" "$tmp/out" ||
 	fail "pay bill did not end with the M-Pesa prompt notice"
+grep -q "DemoPesa agents: Mon-Sat 08:00-18:00" "$tmp/out" || fail "the keyword's SMS answer was not shown"
+grep -q "Payment received: KES 25" "$tmp/out" || fail "the payment's SMS receipt was not shown on the phone"
 grep -q "run-demo: stopped" "$tmp/out" || fail "run-demo did not stop cleanly"
 after=$(charges)
 [ "$after" = $((before + 1)) ] || fail "charges on the Daraja ledger: $before before, $after after (expected one more)"

@@ -131,9 +131,11 @@ static int momo_parse_callback(const char *body, size_t len, struct pay_callback
 			goto out;
 		json_t *payer = json_object_get(j, "payer");
 		char party[24];
+		size_t plen;
 		if (jtext(json_object_get(payer, "partyId"), party, sizeof(party)) &&
-		    strspn(party, "0123456789") == strlen(party) && strlen(party) < 16)
-			snprintf(out->msisdn, sizeof(out->msisdn), "%s", party);
+		    strspn(party, "0123456789") == (plen = strlen(party)) && plen < 16 &&
+		    plen < sizeof(out->msisdn))
+			memcpy(out->msisdn, party, plen + 1);
 	}
 	rc = 0;
 out:

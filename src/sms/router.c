@@ -691,6 +691,49 @@ static void on_settled(void *cls, const struct pay_settlement *s)
 		     gw_strerror(rc));
 }
 
+static void link_done(void *cls, const struct sms_egress_result *res)
+{
+	(void)cls;
+	char lb[48];
+	snprintf(lb, sizeof(lb), "outcome=\"%s\"", res->err ? "refused" : "queued");
+	metric_inc(metrics_counter("ussdgw_sms_payment_links_total", "Payment link SMS", lb));
+	if (res->err)
+		LOGP(DSMS, LOG_NOTICE, "payment link SMS %s not queued: %s", res->mt_id,
+		     gw_strerror(res->err));
+	else
+		LOGP(DSMS, LOG_INFO, "payment link SMS %s queued on %s", res->mt_id, res->link);
+}
+
+/* A payment needs the subscriber (PayPal approval, Stripe authentication): the
+ * link goes out as a transactional SMS. The payment id makes the MT id, so a
+ * notice reported twice queues one SMS. */
+static void on_notify(void *cls, const struct pay_notice *n)
+{
+	struct router *r = cls;
+	if (!n->msisdn || !msisdn_is_canonical(n->msisdn) || !n->url)
+		return;
+	char text[600];
+	snprintf(text, sizeof(text), "%s your payment: %s",
+		 strcmp(n->kind, "approve") == 0 ? "To approve" : "To confirm", n->url);
+	char mt_id[64];
+	snprintf(mt_id, sizeof(mt_id), "link-%s", n->payment_id);
+	struct sms_mt mt = {
+	    .mt_id = mt_id,
+	    .to = n->msisdn,
+	    .from = r->receipt_from,
+	    .text = text,
+	    .cls = SMS_CLASS_TRANSACTIONAL,
+	    .service = "payments",
+	    .dst_ton = 1,
+	    .dst_npi = 1,
+	    .registered_delivery = -1,
+	};
+	int rc = sms_egress_submit(r->egress, &mt, link_done, NULL);
+	if (rc)
+		LOGP(DSMS, LOG_ERROR, "payment %s: link SMS not submitted: %s", n->payment_id,
+		     gw_strerror(rc));
+}
+
 /* A 2xx from a forward carried a reply for the subscriber. */
 static void forward_reply(void *cls, const char *to, const char *from, const char *service,
 			  const char *text)
@@ -829,6 +872,7 @@ static int svc_start(struct gw_node *node, void **state)
 	if (ls)
 		smpp_links_set_mo_handler(ls, on_mo, r);
 	pay_set_settled_handler(on_settled, r);
+	pay_set_notify_handler(on_notify, r);
 	router_current = r;
 	LOGP(DSMS, LOG_NOTICE, "sms: keyword router up (%s, %u menu flows)",
 	     kf && kf[0] ? kf : "built-ins only", r->nmenus);
@@ -853,6 +897,7 @@ static void svc_stop(struct gw_node *node, void *state)
 	if (!r)
 		return;
 	pay_set_settled_handler(NULL, NULL);
+	pay_set_notify_handler(NULL, NULL);
 	router_current = NULL;
 	struct smpp_links *ls = smpp_links_of_service(daemon_service_state("smpp-links"));
 	if (ls)

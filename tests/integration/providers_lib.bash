@@ -10,6 +10,15 @@ gwbin=${GW_BUILD_DIR:?}/ussdgw
 . "$top/tests/integration/helpers/lib.sh"
 gw_pid=
 trap 'if [ -n "$gw_pid" ]; then kill "$gw_pid" 2>/dev/null || true; fi; cleanup' EXIT
+# wait_log PATTERN: poll the gateway's log (bounded, 5 s) for a grep pattern.
+wait_log() {
+	local i
+	for i in $(seq 1 50); do
+		grep -q "$1" "$tmp/gw.log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
 die() { echo "--- gateway log (tail):" >&2; tail -n 60 "$tmp/gw.log" >&2 || true; cp "$tmp/gw.log" "${TMPDIR:-/tmp}/ussdgw-$(basename "$0" .sh).log" 2>/dev/null || true; fail "$*"; }
 
 run=r$$x$RANDOM # session ids of this run (the dev stack's database is shared)

@@ -60,7 +60,7 @@ start_gw
 pay paypal USD a 1 1050 "$(P 1)" INV1
 [ "$code" = 200 ] && [ -n "$pid_" ] || die "a: $code $body"
 wait_state a 1 pending
-grep -q "approve link for the subscriber not sent" "$tmp/gw.log" || die "no approval link notice"
+wait_log "payment link SMS link-[0-9a-f-]* \\(queued\\|not queued\\)" || die "no approval link notice"
 expect_charges a 1 0
 approve a 1
 wait_state a 1 succeeded

@@ -590,8 +590,9 @@ static void on_mo(struct smpp_mo *mo, void *cls)
 	char src[32];
 	snprintf(src, sizeof(src), "%.*s", (int)p->source_addr.len, p->source_addr.ptr);
 	const char *digits = src[0] == '+' ? src + 1 : src;
-	if (msisdn_is_canonical(digits) && strlen(digits) < sizeof(c->msisdn)) {
-		snprintf(c->msisdn, sizeof(c->msisdn), "%s", digits);
+	size_t dlen = strlen(digits);
+	if (msisdn_is_canonical(digits) && dlen < sizeof(c->msisdn)) {
+		memcpy(c->msisdn, digits, dlen + 1);
 		if (crypto_msisdn_token(r->node->keys, c->msisdn, c->tok) != 0)
 			c->msisdn[0] = '\0';
 	}

@@ -123,6 +123,13 @@ int pay_read_secret(const char *path, char **out, size_t *len);
 double pay_backoff_s(unsigned n);
 /** Copy a JSON string member into @p out; false when absent, not a string or too long. */
 bool pay_jcopy(json_t *o, const char *key, char *out, size_t n);
+/** Copies of a result's strings, so the result outlives the op that held them. */
+struct pay_result_strings {
+	char ref[96], code[64], desc[128], receipt[64], link[512];
+};
+/** Point @p r's strings at copies in @p keep (the op they lived in is about to be freed). */
+void pay_result_detach(struct pay_result *r, struct pay_result_strings *keep);
+
 struct http_result;
 /**
  * Read an OAuth-style token answer ({"access_token", "expires_in"}) into

@@ -178,17 +178,8 @@ static void op_finish(struct pay_op *op, struct pay_result *r)
 	pay_result_cb cb = op->cb;
 	void *cls = op->cls;
 	/* the strings may live in the op: copy them before it is freed */
-	char ref[96], code[64], desc[128], receipt[64], link[512];
-	snprintf(ref, sizeof(ref), "%s", r->provider_ref ? r->provider_ref : "");
-	snprintf(code, sizeof(code), "%s", r->result_code ? r->result_code : "");
-	snprintf(desc, sizeof(desc), "%s", r->result_desc ? r->result_desc : "");
-	snprintf(receipt, sizeof(receipt), "%s", r->receipt ? r->receipt : "");
-	snprintf(link, sizeof(link), "%s", r->customer_link ? r->customer_link : "");
-	r->provider_ref = ref;
-	r->result_code = code;
-	r->result_desc = desc;
-	r->receipt = receipt[0] ? receipt : NULL;
-	r->customer_link = link[0] ? link : NULL;
+	struct pay_result_strings keep;
+	pay_result_detach(r, &keep);
 	op_free(op);
 	cb(cls, r);
 }

@@ -68,6 +68,20 @@ bool pay_jcopy(json_t *o, const char *key, char *out, size_t n)
 	return true;
 }
 
+void pay_result_detach(struct pay_result *r, struct pay_result_strings *k)
+{
+	snprintf(k->ref, sizeof(k->ref), "%s", r->provider_ref ? r->provider_ref : "");
+	snprintf(k->code, sizeof(k->code), "%s", r->result_code ? r->result_code : "");
+	snprintf(k->desc, sizeof(k->desc), "%s", r->result_desc ? r->result_desc : "");
+	snprintf(k->receipt, sizeof(k->receipt), "%s", r->receipt ? r->receipt : "");
+	snprintf(k->link, sizeof(k->link), "%s", r->customer_link ? r->customer_link : "");
+	r->provider_ref = k->ref;
+	r->result_code = k->code;
+	r->result_desc = k->desc;
+	r->receipt = k->receipt[0] ? k->receipt : NULL;
+	r->customer_link = k->link[0] ? k->link : NULL;
+}
+
 int pay_token_answer(const char *name, const struct http_result *res, long long early_s,
 		     char *token, size_t token_sz, int64_t *expires_ms)
 {
